@@ -1,0 +1,99 @@
+// The configuration sections every process shares; see docs/architecture.md for the table of keys.
+import { networkInterfaces } from "node:os";
+import { z } from "zod";
+
+const port = z.number().int().min(0).max(65535);
+const millis = z.number().int().min(1);
+
+function firstExternalIPv4(): string {
+  for (const addrs of Object.values(networkInterfaces())) {
+    for (const a of addrs ?? []) if (a.family === "IPv4" && !a.internal) return a.address;
+  }
+  return "127.0.0.1";
+}
+
+export const logSection = z
+  .strictObject({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") })
+
+
+export const etcdSection = z
+  .strictObject({
+    endpoints: z
+      .array(z.url({ protocol: /^https?$/, error: "must be an http(s) URL like http://127.0.0.1:2379" }))
+      .min(1)
+      .default(["http://127.0.0.1:2379"]),
+    dialTimeoutMs: millis.default(3000),
+  })
+
+
+export const discoverySection = z
+  .strictObject({
+    prefix: z
+      .string()
+      .regex(/^\/[^\s]*[^/\s]$/, "must start with / and not end with /")
+      .default("/dzug/services"),
+    leaseTtlSeconds: z.number().int().min(2).max(3600).default(10),
+    advertiseHost: z.string().min(1).default(firstExternalIPv4),
+    weight: z.number().int().min(1).max(10_000).default(100),
+    zone: z.string().default(""),
+  })
+
+
+export const balancerSection = z
+  .strictObject({
+    strategy: z.enum(["random", "weighted-random", "round-robin"]).default("random"),
+    maxAttempts: z.number().int().min(1).max(10).default(3),
+    deadlineMs: millis.default(3000),
+  })
+
+
+export const shutdownSection = z
+  .strictObject({
+    drainTimeoutMs: millis.default(10_000),
+    /** After revoking the lease, keep serving this long so callers' watches drop the instance first. */
+    propagationDelayMs: z.number().int().min(0).default(500),
+  })
+
+
+export const grpcSection = z
+  .strictObject({ host: z.string().min(1).default("0.0.0.0"), port: port.default(50051) })
+
+
+export const adminSection = z.strictObject({ port: port.default(9464) }).prefault({});
+
+export const httpSection = z
+  .strictObject({
+    host: z.string().min(1).default("0.0.0.0"),
+    port: port.default(8080),
+    bodyLimitBytes: z.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
+  })
+
+
+export const databaseSection = z
+  .strictObject({
+    url: z
+      .string()
+      .regex(/^(sqlite:|postgres(ql)?:\/\/)/, "must be sqlite:<path> or postgres://user:pass@host:port/db")
+      .default("sqlite:.data/dzug.db"),
+  })
+
+
+export const authSection = z
+  .strictObject({
+    jwtSecret: z.string({ error: "is required (a random string of 32+ characters)" }).min(32, "must be at least 32 characters"),
+    tokenTtlSeconds: z.number().int().min(60).max(30 * 24 * 3600).default(86_400),
+  })
+
+
+/** What every gRPC service process reads. */
+export const serviceBaseSchema = z.strictObject({
+  log: logSection,
+  etcd: etcdSection,
+  discovery: discoverySection,
+  balancer: balancerSection,
+  shutdown: shutdownSection,
+  grpc: grpcSection,
+  admin: adminSection,
+});
+
+export type ServiceBaseConfig = z.infer<typeof serviceBaseSchema>;

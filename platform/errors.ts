@@ -1,0 +1,69 @@
+// Business failures travel as gRPC status + a stable machine-readable reason (google.rpc.ErrorInfo).
+import { type CallContext, ClientError, type ServerMiddleware, ServerError, Status } from "nice-grpc";
+import { ErrorInfo, RichClientError, RichServerError } from "nice-grpc-error-details";
+import type { Logger } from "pino";
+
+export const ERROR_DOMAIN = "dzug";
+
+export const Reason = {
+  INVALID_ARGUMENT: "INVALID_ARGUMENT",
+  USERNAME_TAKEN: "USERNAME_TAKEN",
+  INVALID_CREDENTIALS: "INVALID_CREDENTIALS",
+  USER_NOT_FOUND: "USER_NOT_FOUND",
+  FOLLOW_SELF: "FOLLOW_SELF",
+  ALREADY_FOLLOWING: "ALREADY_FOLLOWING",
+  NOT_FOLLOWING: "NOT_FOLLOWING",
+  TOKEN_INVALID: "TOKEN_INVALID",
+  TOKEN_EXPIRED: "TOKEN_EXPIRED",
+} as const;
+export type Reason = (typeof Reason)[keyof typeof Reason];
+
+/** A failure the caller caused or may act on; anything else is an internal error. */
+export class DomainError extends Error {
+  override name = "DomainError";
+  readonly code: Status;
+  readonly reason: Reason;
+  constructor(code: Status, reason: Reason, message: string) {
+    super(message);
+    this.code = code;
+    this.reason = reason;
+  }
+}
+
+export function toRichServerError(err: DomainError): RichServerError {
+  return new RichServerError(err.code, err.message, [ErrorInfo.fromPartial({ reason: err.reason, domain: ERROR_DOMAIN })]);
+}
+
+/**
+ * Server middleware: DomainError -> status + ErrorInfo; ServerError passes through; anything else is
+ * logged with its stack and becomes INTERNAL with a generic message (details never leave the process).
+ * Install it after nice-grpc-error-details' errorDetailsServerMiddleware.
+ */
+export function domainErrorsMiddleware(logger: Logger): ServerMiddleware {
+  return async function* domainErrors<Req, Res>(call: { method: { path: string }; next: (req: Req, ctx: CallContext) => AsyncGenerator<Res, Res | void, undefined>; request: Req }, context: CallContext) {
+    try {
+      return yield* call.next(call.request, context);
+    } catch (err) {
+      if (err instanceof DomainError) throw toRichServerError(err);
+      if (err instanceof ServerError || err instanceof ClientError) {
+        if (err instanceof ClientError) {
+          // A downstream failure: keep its code, not its text.
+          logger.warn({ err, method: call.method.path }, "downstream call failed");
+          throw new ServerError(err.code, err.code === Status.UNAVAILABLE ? "a dependency is unavailable" : "a dependency failed");
+        }
+        throw err;
+      }
+      if (context.signal.aborted) throw err;
+      logger.error({ err, method: call.method.path }, "unexpected error in handler");
+      throw new ServerError(Status.INTERNAL, "internal error");
+    }
+  } as ServerMiddleware;
+}
+
+/** The stable reason of a failed call, when the server gave one. */
+export function errorReason(err: unknown): string | undefined {
+  if (err instanceof RichClientError) {
+    for (const d of err.extra) if (d.$type === "google.rpc.ErrorInfo" && d.domain === ERROR_DOMAIN) return d.reason;
+  }
+  return undefined;
+}

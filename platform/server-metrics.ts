@@ -1,0 +1,27 @@
+// Server-side RED metrics for every gRPC method: dzug_rpc_server_duration_seconds{service,method,code}.
+import { type CallContext, ServerError, type ServerMiddleware, Status } from "nice-grpc";
+import type { Registry } from "prom-client";
+import { histogram } from "./metrics.ts";
+
+export function serverMetricsMiddleware(registry: Registry, service: string): ServerMiddleware {
+  const duration = histogram(registry, {
+    name: "dzug_rpc_server_duration_seconds",
+    help: "Duration of gRPC calls handled by this process, by method and status code.",
+    labelNames: ["service", "method", "code"] as const,
+  });
+  return async function* serverMetrics<Req, Res>(
+    call: { method: { path: string }; next: (req: Req, ctx: CallContext) => AsyncGenerator<Res, Res | void, undefined>; request: Req },
+    context: CallContext,
+  ) {
+    const end = duration.startTimer({ service, method: call.method.path });
+    let code: Status = Status.OK;
+    try {
+      return yield* call.next(call.request, context);
+    } catch (err) {
+      code = err instanceof ServerError ? err.code : context.signal.aborted ? Status.CANCELLED : Status.UNKNOWN;
+      throw err;
+    } finally {
+      end({ code: Status[code] });
+    }
+  } as ServerMiddleware;
+}

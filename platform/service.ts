@@ -1,0 +1,229 @@
+// The bootstrap every gRPC service shares: config, logger, metrics, tracing, gRPC server with health,
+// admin listener, etcd registration and graceful shutdown. A service supplies its handlers in `setup`.
+import { Etcd3 } from "etcd3";
+import {
+  type ClientMiddleware,
+  type CompatServiceDefinition,
+  composeClientMiddleware,
+  createServer,
+  type ServiceImplementation,
+} from "nice-grpc";
+import { errorDetailsClientMiddleware, errorDetailsServerMiddleware } from "nice-grpc-error-details";
+import { openTelemetryClientMiddleware, openTelemetryServerMiddleware } from "nice-grpc-opentelemetry";
+import { HealthDefinition, HealthServiceImpl, HealthState } from "nice-grpc-server-health";
+import type { Registry } from "prom-client";
+import type { z } from "zod";
+import pkg from "../package.json" with { type: "json" };
+import { type AdminServer, startAdminServer } from "./admin-server.ts";
+import { ConfigError, loadConfig } from "./config.ts";
+import type { ServiceBaseConfig } from "./config-schema.ts";
+import { Discovery, newInstanceId, Registrar } from "./discovery/index.ts";
+import { domainErrorsMiddleware } from "./errors.ts";
+import { createLogger, type Logger } from "./logger.ts";
+import { createMetricsRegistry } from "./metrics.ts";
+import { serverMetricsMiddleware } from "./server-metrics.ts";
+import { startTracing } from "./tracing.ts";
+
+export interface ServiceContext<C> {
+  readonly config: C;
+  readonly logger: Logger;
+  readonly metrics: Registry;
+  readonly instanceId: string;
+  /** Balanced clients of other services, through etcd discovery. */
+  readonly discovery: Discovery;
+}
+
+export interface ServiceBinding {
+  definition: CompatServiceDefinition;
+  // biome-ignore lint/suspicious/noExplicitAny: each binding pairs a definition with its own implementation type
+  implementation: ServiceImplementation<any>;
+}
+
+export interface ServiceSetup {
+  services: ServiceBinding[];
+  /** Why the service cannot serve yet (e.g. database down), or undefined. */
+  notReadyReason?: () => string | undefined;
+  close?: () => Promise<void>;
+}
+
+export interface ServiceSpec<S extends z.ZodObject> {
+  /** Short name used in etcd keys and metrics: `user`, `relation`. */
+  name: string;
+  configSchema: S;
+  setup(ctx: ServiceContext<z.infer<S>>): Promise<ServiceSetup>;
+}
+
+export interface RunningService {
+  readonly instanceId: string;
+  readonly grpcPort: number;
+  readonly adminPort: number;
+  readonly logger: Logger;
+  /** Graceful stop: revoke the lease, keep serving briefly, drain in-flight calls, close everything. */
+  stop(): Promise<void>;
+}
+
+/** Client middleware for calls to other services: traces + rich error details. */
+export function defaultClientMiddleware(): ClientMiddleware {
+  return composeClientMiddleware(openTelemetryClientMiddleware(), errorDetailsClientMiddleware);
+}
+
+export function createEtcdClient(config: Pick<ServiceBaseConfig, "etcd">): Etcd3 {
+  return new Etcd3({ hosts: config.etcd.endpoints, dialTimeout: config.etcd.dialTimeoutMs });
+}
+
+export async function startService<S extends z.ZodObject>(
+  spec: ServiceSpec<S>,
+  env: Record<string, string | undefined> = process.env,
+): Promise<RunningService> {
+  const { config, unknownEnv } = loadConfig(spec.configSchema, env);
+  const base = config as unknown as ServiceBaseConfig;
+  const instanceId = newInstanceId(spec.name);
+  const logger = createLogger({ level: base.log.level, service: spec.name, instance: instanceId });
+  if (unknownEnv.length > 0) logger.warn({ unknownEnv }, "ignoring DZUG_* variables that name no configuration key");
+  const tracing = startTracing({ service: spec.name, version: pkg.version, instance: instanceId }, env);
+  const metrics = createMetricsRegistry({ service: spec.name, instance: instanceId });
+  const etcd = createEtcdClient(base);
+  const discovery = new Discovery({
+    etcd,
+    prefix: base.discovery.prefix,
+    logger,
+    metrics,
+    defaults: { ...base.balancer, middleware: defaultClientMiddleware() },
+  });
+
+  const cleanups: Array<() => Promise<void>> = [];
+  const cleanup = async () => {
+    for (const fn of cleanups.reverse()) await fn().catch((err) => logger.warn({ err }, "cleanup step failed"));
+    cleanups.length = 0;
+  };
+  cleanups.push(() => etcd.close() as unknown as Promise<void>, () => discovery.close(), () => tracing.shutdown());
+
+  let setup: ServiceSetup;
+  try {
+    setup = await spec.setup({ config, logger, metrics, instanceId, discovery });
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+  if (setup.close) cleanups.push(setup.close);
+
+  const health = HealthState();
+  const server = createServer()
+    .use(openTelemetryServerMiddleware())
+    .use(serverMetricsMiddleware(metrics, spec.name))
+    .use(errorDetailsServerMiddleware)
+    .use(domainErrorsMiddleware(logger));
+  for (const s of setup.services) server.add(s.definition, s.implementation);
+  server.add(HealthDefinition, HealthServiceImpl(health));
+  const serviceNames = setup.services.map((s) => (s.definition as { fullName?: string }).fullName ?? "");
+
+  let draining = false;
+  let registrar: Registrar | undefined;
+  let admin: AdminServer | undefined;
+  try {
+    const grpcPort = await server.listen(`${base.grpc.host}:${base.grpc.port}`);
+    cleanups.push(async () => server.forceShutdown());
+    admin = await startAdminServer({
+      host: base.grpc.host,
+      port: base.admin.port,
+      registry: metrics,
+      notReadyReason: () => {
+        if (draining) return "shutting down";
+        if (!registrar?.registered) return "not registered in etcd";
+        return setup.notReadyReason?.();
+      },
+    });
+    const adminServer = admin;
+    cleanups.push(() => adminServer.close());
+    for (const name of ["", ...serviceNames]) health.setStatus("healthy", name);
+
+    registrar = new Registrar({
+      etcd,
+      prefix: base.discovery.prefix,
+      ttlSeconds: base.discovery.leaseTtlSeconds,
+      logger,
+      metrics,
+      record: {
+        id: instanceId,
+        service: spec.name,
+        address: `${base.discovery.advertiseHost}:${grpcPort}`,
+        version: pkg.version,
+        weight: base.discovery.weight,
+        zone: base.discovery.zone,
+        startedAt: new Date().toISOString(),
+      },
+    });
+    // Registration retries forever in the background; start() resolves at the first success.
+    registrar.start().catch((err) => logger.error({ err }, "registration stopped"));
+    const reg = registrar;
+    logger.info({ grpcPort, adminPort: admin.port, address: `${base.discovery.advertiseHost}:${grpcPort}` }, "service started");
+
+    let stopping: Promise<void> | undefined;
+    const stop = () => {
+      stopping ??= (async () => {
+        draining = true;
+        for (const name of ["", ...serviceNames]) health.setStatus("unhealthy", name);
+        logger.info("shutting down: revoking registration");
+        await reg.stop().catch((err) => logger.warn({ err }, "lease revoke failed; it will expire by TTL"));
+        // Keep serving while callers' watches drop this instance, then drain what is in flight.
+        await delay(base.shutdown.propagationDelayMs);
+        const drained = await Promise.race([
+          server.shutdown().then(() => true),
+          delay(base.shutdown.drainTimeoutMs).then(() => false),
+        ]);
+        if (!drained) logger.warn({ drainTimeoutMs: base.shutdown.drainTimeoutMs }, "drain timed out; cancelling calls");
+        await cleanup();
+        logger.info("stopped");
+        logger.flush();
+      })();
+      return stopping;
+    };
+    return { instanceId, grpcPort, adminPort: admin.port, logger, stop };
+  } catch (err) {
+    await registrar?.stop().catch(() => {});
+    await cleanup();
+    throw err;
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/**
+ * Runs a service as the main of a process: exits 1 with a readable message when the config is bad
+ * or start-up fails, and stops gracefully (exit 0) on SIGTERM/SIGINT.
+ */
+export async function runServiceMain<S extends z.ZodObject>(spec: ServiceSpec<S>): Promise<void> {
+  let running: RunningService;
+  try {
+    running = await startService(spec);
+  } catch (err) {
+    if (err instanceof ConfigError) process.stderr.write(`${spec.name}: ${err.message}\n`);
+    else process.stderr.write(`${spec.name}: start-up failed: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(1);
+  }
+  exitOnSignals(running.logger, () => running.stop());
+}
+
+/** SIGTERM/SIGINT -> graceful stop -> exit 0; a second signal exits at once. */
+export function exitOnSignals(logger: Logger, stop: () => Promise<void>): void {
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) {
+      logger.warn({ signal }, "second signal: exiting now");
+      process.exit(1);
+    }
+    signalled = true;
+    logger.info({ signal }, "signal received");
+    stop().then(
+      () => process.exit(0),
+      (err) => {
+        logger.error({ err }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+}
