@@ -1,0 +1,124 @@
+// Discovery: one per process. Owns one ServiceWatcher and one InstancePool per service, and makes
+// balanced clients over them. Nothing here reads etcd on the request path.
+import type { ChannelOptions } from "@grpc/grpc-js";
+import type { Etcd3 } from "etcd3";
+import type { Client, CompatServiceDefinition } from "nice-grpc";
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import type { StrategyName } from "./balancer.ts";
+import { type ClientOptions, createBalancedClient, type DeadlineCallOptions } from "./client.ts";
+import { type DiscoveryMetrics, discoveryMetrics } from "./metrics.ts";
+import { channelStateName, InstancePool } from "./pool.ts";
+import type { InstanceRecord } from "./record.ts";
+import { ServiceWatcher } from "./watcher.ts";
+
+export interface PoolSnapshot {
+  service: string;
+  stale: boolean;
+  ready: boolean;
+  strategy: StrategyName;
+  instances: Array<{ record: InstanceRecord; picks: number; state: string }>;
+}
+
+export interface DiscoveryOptions {
+  etcd: Etcd3;
+  prefix: string;
+  logger: Logger;
+  metrics: Registry;
+  defaults?: ClientOptions;
+  channelOptions?: ChannelOptions;
+}
+
+export class Discovery {
+  private readonly opts: DiscoveryOptions;
+  private readonly m: DiscoveryMetrics;
+  private readonly watchers = new Map<string, ServiceWatcher>();
+  private readonly pools = new Map<string, InstancePool>();
+  private readonly strategies = new Map<string, StrategyName>();
+  private closed = false;
+
+  constructor(opts: DiscoveryOptions) {
+    this.opts = opts;
+    this.m = discoveryMetrics(opts.metrics);
+  }
+
+  /** The watcher of `service`, created and started on first use. */
+  watch(service: string): ServiceWatcher {
+    if (this.closed) throw new Error("Discovery is closed");
+    let w = this.watchers.get(service);
+    if (!w) {
+      w = new ServiceWatcher({ etcd: this.opts.etcd, prefix: this.opts.prefix, service, logger: this.opts.logger, metrics: this.opts.metrics });
+      this.watchers.set(service, w);
+      void w.start();
+    }
+    return w;
+  }
+
+  private pool(service: string): InstancePool {
+    let p = this.pools.get(service);
+    if (!p) {
+      p = new InstancePool({ service, watcher: this.watch(service), logger: this.opts.logger, metrics: this.m, channelOptions: this.opts.channelOptions });
+      this.pools.set(service, p);
+    }
+    return p;
+  }
+
+  client<Def extends CompatServiceDefinition>(service: string, definition: Def, opts: ClientOptions = {}): Client<Def, DeadlineCallOptions> {
+    const d = this.opts.defaults ?? {};
+    const strategy = opts.strategy ?? d.strategy ?? "random";
+    const maxAttempts = Math.max(1, opts.maxAttempts ?? d.maxAttempts ?? 3);
+    const deadlineMs = opts.deadlineMs ?? d.deadlineMs ?? 3_000;
+    const middleware = opts.middleware ?? d.middleware;
+    const watcher = this.watch(service);
+    this.strategies.set(service, strategy);
+    return createBalancedClient(
+      {
+        service,
+        pool: this.pool(service),
+        metrics: this.m,
+        logger: this.opts.logger,
+        describeEmpty: () =>
+          !watcher.ready
+            ? "(discovery has not listed it from etcd yet)"
+            : watcher.stale
+              ? "(etcd unreachable; last known set is empty)"
+              : `(none registered under ${this.opts.prefix}/${service}/)`,
+      },
+      definition,
+      { strategy, maxAttempts, deadlineMs, middleware },
+    );
+  }
+
+  snapshot(): PoolSnapshot[] {
+    const out: PoolSnapshot[] = [];
+    for (const [service, w] of this.watchers) {
+      const pool = this.pools.get(service);
+      const entries = pool ? pool.live() : [];
+      out.push({
+        service,
+        stale: w.stale,
+        ready: w.ready,
+        strategy: this.strategies.get(service) ?? this.opts.defaults?.strategy ?? "random",
+        instances: pool
+          ? entries.map((e) => ({ record: e.record, picks: e.picks, state: channelStateName(e.channel) }))
+          : w.instances().map((record) => ({ record, picks: 0, state: "NO_CHANNEL" })),
+      });
+    }
+    return out;
+  }
+
+  /** At least one live instance known (from the last successful list/watch, even if stale). */
+  ready(service: string): boolean {
+    const w = this.watchers.get(service) ?? this.watch(service);
+    return w.instances().length > 0;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const p of this.pools.values()) p.close();
+    await Promise.all([...this.watchers.values()].map((w) => w.close()));
+    this.pools.clear();
+    this.watchers.clear();
+  }
+}

@@ -1,0 +1,141 @@
+// InstancePool: one long-lived gRPC channel per live instance of one service.
+// Channels open when an instance appears and close when it leaves, but never under an in-flight
+// call: a leaving instance's channel is closed when its last call ends.
+import { type Channel, type ChannelOptions, connectivityState } from "@grpc/grpc-js";
+import { createChannel } from "nice-grpc";
+import type { Logger } from "pino";
+import type { Balancer } from "./balancer.ts";
+import type { DiscoveryMetrics } from "./metrics.ts";
+import type { InstanceRecord } from "./record.ts";
+import type { ServiceWatcher } from "./watcher.ts";
+
+export interface PoolEntry {
+  record: InstanceRecord;
+  readonly channel: Channel;
+  inflight: number;
+  picks: number;
+  removed: boolean;
+}
+
+export const defaultChannelOptions: ChannelOptions = {
+  // A killed instance is retried at most every 5 s instead of grpc-js' default up to 120 s.
+  "grpc.initial_reconnect_backoff_ms": 250,
+  "grpc.max_reconnect_backoff_ms": 5_000,
+  // Notice a silently dead peer on an open connection.
+  "grpc.keepalive_time_ms": 30_000,
+  "grpc.keepalive_timeout_ms": 5_000,
+};
+
+export function channelStateName(channel: Channel): string {
+  return connectivityState[channel.getConnectivityState(false)] ?? "UNKNOWN";
+}
+
+export class InstancePool {
+  readonly service: string;
+  private readonly watcher: ServiceWatcher;
+  private readonly log: Logger;
+  private readonly m: DiscoveryMetrics;
+  private readonly channelOptions: ChannelOptions;
+  private entries = new Map<string, PoolEntry>();
+  private list: PoolEntry[] = [];
+  private closed = false;
+  private readonly onChange = (records: InstanceRecord[]) => this.sync(records);
+
+  constructor(opts: { service: string; watcher: ServiceWatcher; logger: Logger; metrics: DiscoveryMetrics; channelOptions?: ChannelOptions }) {
+    this.service = opts.service;
+    this.watcher = opts.watcher;
+    this.log = opts.logger.child({ component: "pool", service: opts.service });
+    this.m = opts.metrics;
+    this.channelOptions = { ...defaultChannelOptions, ...opts.channelOptions };
+    this.watcher.on("change", this.onChange);
+    this.sync(this.watcher.instances());
+  }
+
+  /** Live entries, in the watcher's order. */
+  live(): readonly PoolEntry[] {
+    return this.list;
+  }
+
+  /**
+   * Picks an entry not in `exclude`, preferring instances whose channel is not in
+   * TRANSIENT_FAILURE (a killed-but-registered instance is skipped while others are healthy);
+   * counts the pick.
+   */
+  pick(balancer: Balancer, exclude: ReadonlySet<string>): PoolEntry | undefined {
+    const all = this.list;
+    if (all.length === 0) return undefined;
+    let healthy: PoolEntry[] | undefined;
+    for (const e of all) {
+      if (exclude.has(e.record.id)) continue;
+      if (e.channel.getConnectivityState(false) === connectivityState.TRANSIENT_FAILURE) continue;
+      (healthy ??= []).push(e);
+    }
+    const from = healthy && healthy.length > 0 ? healthy : all;
+    const rec = balancer.pick(
+      from.map((e) => e.record),
+      exclude,
+    );
+    if (!rec) return undefined;
+    const entry = this.entries.get(rec.id);
+    if (!entry) return undefined;
+    entry.picks++;
+    this.m.picks.inc({ service: this.service, instance: rec.id, strategy: balancer.name });
+    return entry;
+  }
+
+  acquire(entry: PoolEntry): void {
+    entry.inflight++;
+  }
+
+  release(entry: PoolEntry): void {
+    entry.inflight--;
+    if (entry.removed && entry.inflight <= 0) this.closeChannel(entry);
+  }
+
+  private sync(records: readonly InstanceRecord[]): void {
+    if (this.closed) return;
+    const seen = new Set<string>();
+    for (const rec of records) {
+      seen.add(rec.id);
+      const cur = this.entries.get(rec.id);
+      if (cur && cur.record.address === rec.address) {
+        cur.record = rec; // same address: keep the channel, take the new weight/zone/version
+        continue;
+      }
+      if (cur) this.retire(cur);
+      const channel = createChannel(rec.address, undefined, this.channelOptions);
+      this.entries.set(rec.id, { record: rec, channel, inflight: 0, picks: cur?.picks ?? 0, removed: false });
+      this.log.debug({ instance: rec.id, address: rec.address }, "channel opened");
+    }
+    for (const [id, e] of this.entries) {
+      if (!seen.has(id)) {
+        this.entries.delete(id);
+        this.retire(e);
+      }
+    }
+    this.list = [...this.entries.values()];
+  }
+
+  private retire(e: PoolEntry): void {
+    e.removed = true;
+    if (e.inflight <= 0) this.closeChannel(e);
+  }
+
+  private closeChannel(e: PoolEntry): void {
+    try {
+      e.channel.close();
+      this.log.debug({ instance: e.record.id }, "channel closed");
+    } catch {
+      // already closed
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.watcher.off("change", this.onChange);
+    for (const e of this.entries.values()) this.retire(e);
+    this.entries.clear();
+    this.list = [];
+  }
+}
