@@ -1,0 +1,129 @@
+// The user service's table: accounts and profiles. Password hashing happens in the service (argon2id);
+// this stores the resulting string as it is.
+import type { Generated, Kysely } from "kysely";
+import { isUniqueViolation } from "../../platform/storage/index.ts";
+
+export interface UsersTable {
+  id: Generated<number>;
+  username: string;
+  password_hash: string;
+  avatar: Generated<string>;
+  background_image: Generated<string>;
+  signature: Generated<string>;
+  total_favorited: Generated<number>;
+  work_count: Generated<number>;
+  favorite_count: Generated<number>;
+  /** Milliseconds since the epoch. */
+  created_at: Generated<number>;
+}
+
+export interface UserTables {
+  users: UsersTable;
+}
+
+export interface UserRow {
+  id: number;
+  username: string;
+  passwordHash: string;
+  avatar: string;
+  backgroundImage: string;
+  signature: string;
+  totalFavorited: number;
+  workCount: number;
+  favoriteCount: number;
+  /** Milliseconds since the epoch. */
+  createdAt: number;
+}
+
+export class UsernameTakenError extends Error {
+  readonly username: string;
+  constructor(username: string) {
+    super("username is taken");
+    this.name = "UsernameTakenError";
+    this.username = username;
+  }
+}
+
+/** Ids per `IN (…)` list: well below SQLite's and PostgreSQL's bound-parameter limits. */
+const CHUNK = 500;
+
+const COLUMNS = [
+  "id",
+  "username",
+  "password_hash",
+  "avatar",
+  "background_image",
+  "signature",
+  "total_favorited",
+  "work_count",
+  "favorite_count",
+  "created_at",
+] as const;
+
+type Selected = { [K in (typeof COLUMNS)[number]]: UsersTable[K] extends Generated<infer T> ? T : UsersTable[K] };
+
+function toRow(r: Selected): UserRow {
+  return {
+    id: Number(r.id),
+    username: r.username,
+    passwordHash: r.password_hash,
+    avatar: r.avatar,
+    backgroundImage: r.background_image,
+    signature: r.signature,
+    totalFavorited: Number(r.total_favorited),
+    workCount: Number(r.work_count),
+    favoriteCount: Number(r.favorite_count),
+    createdAt: Number(r.created_at),
+  };
+}
+
+export class UserStore {
+  readonly #db: Kysely<UserTables>;
+
+  constructor(db: Kysely<UserTables>) {
+    this.#db = db;
+  }
+
+  /** Inserts a user and returns its id; throws UsernameTakenError (nothing changed) when the name exists. */
+  async create(username: string, passwordHash: string): Promise<number> {
+    try {
+      const row = await this.#db
+        .insertInto("users")
+        .values({ username, password_hash: passwordHash, created_at: Date.now() })
+        .returning("id")
+        .executeTakeFirstOrThrow();
+      return Number(row.id);
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new UsernameTakenError(username);
+      throw err;
+    }
+  }
+
+  /** Exact (case-sensitive) match, or undefined. */
+  async findByUsername(username: string): Promise<UserRow | undefined> {
+    const r = await this.#db.selectFrom("users").select(COLUMNS).where("username", "=", username).executeTakeFirst();
+    return r ? toRow(r) : undefined;
+  }
+
+  async getById(id: number): Promise<UserRow | undefined> {
+    const r = await this.#db.selectFrom("users").select(COLUMNS).where("id", "=", id).executeTakeFirst();
+    return r ? toRow(r) : undefined;
+  }
+
+  /** The users among `ids` that exist, in the order asked (a repeated id appears each time it is asked). */
+  async getByIds(ids: readonly number[]): Promise<UserRow[]> {
+    const unique = [...new Set(ids)];
+    const found = new Map<number, UserRow>();
+    for (let i = 0; i < unique.length; i += CHUNK) {
+      const chunk = unique.slice(i, i + CHUNK);
+      const rows = await this.#db.selectFrom("users").select(COLUMNS).where("id", "in", chunk).execute();
+      for (const r of rows) found.set(Number(r.id), toRow(r));
+    }
+    const out: UserRow[] = [];
+    for (const id of ids) {
+      const row = found.get(id);
+      if (row) out.push(row);
+    }
+    return out;
+  }
+}
