@@ -14,7 +14,7 @@ function firstExternalIPv4(): string {
 
 export const logSection = z
   .strictObject({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") })
-
+  .prefault({});
 
 export const etcdSection = z
   .strictObject({
@@ -24,7 +24,7 @@ export const etcdSection = z
       .default(["http://127.0.0.1:2379"]),
     dialTimeoutMs: millis.default(3000),
   })
-
+  .prefault({});
 
 export const discoverySection = z
   .strictObject({
@@ -37,7 +37,7 @@ export const discoverySection = z
     weight: z.number().int().min(1).max(10_000).default(100),
     zone: z.string().default(""),
   })
-
+  .prefault({});
 
 export const balancerSection = z
   .strictObject({
@@ -45,7 +45,7 @@ export const balancerSection = z
     maxAttempts: z.number().int().min(1).max(10).default(3),
     deadlineMs: millis.default(3000),
   })
-
+  .prefault({});
 
 export const shutdownSection = z
   .strictObject({
@@ -53,11 +53,11 @@ export const shutdownSection = z
     /** After revoking the lease, keep serving this long so callers' watches drop the instance first. */
     propagationDelayMs: z.number().int().min(0).default(500),
   })
-
+  .prefault({});
 
 export const grpcSection = z
   .strictObject({ host: z.string().min(1).default("0.0.0.0"), port: port.default(50051) })
-
+  .prefault({});
 
 export const adminSection = z.strictObject({ port: port.default(9464) }).prefault({});
 
@@ -65,9 +65,14 @@ export const httpSection = z
   .strictObject({
     host: z.string().min(1).default("0.0.0.0"),
     port: port.default(8080),
-    bodyLimitBytes: z.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
+    bodyLimitBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(10 * 1024 * 1024)
+      .default(64 * 1024),
   })
-
+  .prefault({});
 
 export const databaseSection = z
   .strictObject({
@@ -76,14 +81,21 @@ export const databaseSection = z
       .regex(/^(sqlite:|postgres(ql)?:\/\/)/, "must be sqlite:<path> or postgres://user:pass@host:port/db")
       .default("sqlite:.data/dzug.db"),
   })
-
+  .prefault({});
 
 export const authSection = z
   .strictObject({
-    jwtSecret: z.string({ error: "is required (a random string of 32+ characters)" }).min(32, "must be at least 32 characters"),
-    tokenTtlSeconds: z.number().int().min(60).max(30 * 24 * 3600).default(86_400),
+    jwtSecret: z
+      .string({ error: "is required (a random string of 32+ characters)" })
+      .min(32, "must be at least 32 characters"),
+    tokenTtlSeconds: z
+      .number()
+      .int()
+      .min(60)
+      .max(30 * 24 * 3600)
+      .default(86_400),
   })
-
+  .prefault({} as { jwtSecret: string });
 
 /** What every gRPC service process reads. */
 export const serviceBaseSchema = z.strictObject({
