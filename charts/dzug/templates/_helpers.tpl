@@ -1,0 +1,162 @@
+{{/* Chart name. */}}
+{{- define "dzug.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Object name prefix: the release name, plus the chart name unless the release already contains it. */}}
+{{- define "dzug.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "dzug.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Labels of every object; call with (dict "ctx" $ "component" "user"). */}}
+{{- define "dzug.labels" -}}
+helm.sh/chart: {{ include "dzug.chart" .ctx }}
+{{ include "dzug.selectorLabels" . }}
+app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+app.kubernetes.io/part-of: dzug
+{{- with .ctx.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Selector labels; call with (dict "ctx" $ "component" "user"). */}}
+{{- define "dzug.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "dzug.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+{{- if .component }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+{{- end -}}
+
+{{/* Name of one component's objects; call with (dict "ctx" $ "component" "user"). */}}
+{{- define "dzug.componentName" -}}
+{{- printf "%s-%s" (include "dzug.fullname" .ctx) .component | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "dzug.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "dzug.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "dzug.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* etcd */}}
+{{- define "dzug.etcd.name" -}}{{ include "dzug.componentName" (dict "ctx" . "component" "etcd") }}{{- end -}}
+{{- define "dzug.etcd.headless" -}}{{ printf "%s-headless" (include "dzug.etcd.name" .) | trunc 63 | trimSuffix "-" }}{{- end -}}
+
+{{/* DNS name of etcd member N; call with (list $ N). */}}
+{{- define "dzug.etcd.memberHost" -}}
+{{- $ctx := index . 0 -}}
+{{- printf "%s-%d.%s.%s.svc.%s" (include "dzug.etcd.name" $ctx) (index . 1) (include "dzug.etcd.headless" $ctx) $ctx.Release.Namespace $ctx.Values.clusterDomain -}}
+{{- end -}}
+
+{{/* Comma-separated client URLs of every etcd member (DZUG_ETCD_ENDPOINTS). */}}
+{{- define "dzug.etcd.endpoints" -}}
+{{- $urls := list -}}
+{{- range $i := until (int .Values.etcd.replicaCount) -}}
+{{- $urls = append $urls (printf "http://%s:2379" (include "dzug.etcd.memberHost" (list $ $i))) -}}
+{{- end -}}
+{{- join "," $urls -}}
+{{- end -}}
+
+{{/* --initial-cluster: name=peerURL for every member, built from the replica count. */}}
+{{- define "dzug.etcd.initialCluster" -}}
+{{- $peers := list -}}
+{{- range $i := until (int .Values.etcd.replicaCount) -}}
+{{- $peers = append $peers (printf "%s-%d=http://%s:2380" (include "dzug.etcd.name" $) $i (include "dzug.etcd.memberHost" (list $ $i))) -}}
+{{- end -}}
+{{- join "," $peers -}}
+{{- end -}}
+
+{{/* PostgreSQL */}}
+{{- define "dzug.postgresql.name" -}}{{ include "dzug.componentName" (dict "ctx" . "component" "postgresql") }}{{- end -}}
+{{- define "dzug.postgresql.external" -}}
+{{- if or .Values.postgresql.external.url .Values.postgresql.external.existingSecret -}}true{{- end -}}
+{{- end -}}
+{{- define "dzug.postgresql.deployed" -}}
+{{- if and .Values.postgresql.enabled (not (include "dzug.postgresql.external" .)) -}}true{{- end -}}
+{{- end -}}
+
+{{/* Secret and key the services read DZUG_DATABASE_URL from. */}}
+{{- define "dzug.database.secretName" -}}
+{{- if .Values.postgresql.external.existingSecret -}}
+{{- .Values.postgresql.external.existingSecret -}}
+{{- else if and (not .Values.postgresql.external.url) .Values.postgresql.existingSecret -}}
+{{- .Values.postgresql.existingSecret -}}
+{{- else -}}
+{{- printf "%s-database" (include "dzug.fullname" .) -}}
+{{- end -}}
+{{- end -}}
+{{- define "dzug.database.secretKey" -}}
+{{- if .Values.postgresql.external.existingSecret -}}
+{{- .Values.postgresql.external.existingSecretKey -}}
+{{- else -}}
+database-url
+{{- end -}}
+{{- end -}}
+
+{{/* JWT secret */}}
+{{- define "dzug.auth.secretName" -}}
+{{- default (printf "%s-auth" (include "dzug.fullname" .)) .Values.auth.existingSecret -}}
+{{- end -}}
+{{- define "dzug.auth.secretKey" -}}
+{{- if .Values.auth.existingSecret -}}{{ .Values.auth.existingSecretKey }}{{- else -}}jwt-secret{{- end -}}
+{{- end -}}
+
+{{/* Grace period: drain timeout + preStop sleep + margin, in whole seconds. Call with (list $ preStopSeconds). */}}
+{{- define "dzug.terminationGrace" -}}
+{{- $ctx := index . 0 -}}
+{{- $drain := div (add (int $ctx.Values.config.shutdownDrainTimeoutMs) 999) 1000 -}}
+{{- add $drain (int (index . 1)) (int $ctx.Values.config.terminationGraceExtraSeconds) -}}
+{{- end -}}
+
+{{/* Environment shared by every dzug process. */}}
+{{- define "dzug.env.common" -}}
+- name: DZUG_LOG_LEVEL
+  value: {{ .Values.config.logLevel | quote }}
+- name: DZUG_ETCD_ENDPOINTS
+  value: {{ include "dzug.etcd.endpoints" . | quote }}
+- name: DZUG_ETCD_DIAL_TIMEOUT_MS
+  value: {{ .Values.config.etcdDialTimeoutMs | quote }}
+- name: DZUG_DISCOVERY_PREFIX
+  value: {{ .Values.config.discovery.prefix | quote }}
+- name: DZUG_SHUTDOWN_DRAIN_TIMEOUT_MS
+  value: {{ .Values.config.shutdownDrainTimeoutMs | quote }}
+- name: DZUG_BALANCER_STRATEGY
+  value: {{ .Values.config.balancer.strategy | quote }}
+- name: DZUG_BALANCER_MAX_ATTEMPTS
+  value: {{ .Values.config.balancer.maxAttempts | quote }}
+- name: DZUG_BALANCER_DEADLINE_MS
+  value: {{ .Values.config.balancer.deadlineMs | quote }}
+{{- end -}}
+
+{{- define "dzug.env.jwt" -}}
+- name: DZUG_AUTH_JWT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "dzug.auth.secretName" . }}
+      key: {{ include "dzug.auth.secretKey" . }}
+{{- end -}}

@@ -1,0 +1,282 @@
+{{/*
+Deployment, Service, PodDisruptionBudget and HorizontalPodAutoscaler of one dzug process.
+Call with (dict "ctx" $ "component" "user"|"relation"|"gateway").
+*/}}
+{{- define "dzug.workload" -}}
+{{- $ctx := .ctx -}}
+{{- $c := .component -}}
+{{- $v := index $ctx.Values $c -}}
+{{- $name := include "dzug.componentName" (dict "ctx" $ctx "component" $c) -}}
+{{- $isGateway := eq $c "gateway" -}}
+{{- $preStop := 0 -}}
+{{- if $isGateway }}{{ $preStop = int $v.preStopSleepSeconds }}{{ end -}}
+{{- $metricsPort := ternary 8080 9464 $isGateway -}}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ $name }}
+  namespace: {{ $ctx.Release.Namespace }}
+  labels:
+    {{- include "dzug.labels" (dict "ctx" $ctx "component" $c) | nindent 4 }}
+spec:
+  {{- if not $v.autoscaling.enabled }}
+  replicas: {{ $v.replicaCount }}
+  {{- end }}
+  revisionHistoryLimit: 5
+  strategy:
+    type: RollingUpdate
+    rollingUpdate:
+      maxUnavailable: 0
+      maxSurge: 1
+  selector:
+    matchLabels:
+      {{- include "dzug.selectorLabels" (dict "ctx" $ctx "component" $c) | nindent 6 }}
+  template:
+    metadata:
+      labels:
+        {{- include "dzug.labels" (dict "ctx" $ctx "component" $c) | nindent 8 }}
+        {{- with $v.podLabels }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      annotations:
+        {{- if $ctx.Values.metrics.podAnnotations }}
+        prometheus.io/scrape: "true"
+        prometheus.io/port: {{ $metricsPort | quote }}
+        prometheus.io/path: /metrics
+        {{- end }}
+        {{- with $v.podAnnotations }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+    spec:
+      serviceAccountName: {{ include "dzug.serviceAccountName" $ctx }}
+      automountServiceAccountToken: false
+      {{- with $ctx.Values.imagePullSecrets }}
+      imagePullSecrets:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      terminationGracePeriodSeconds: {{ include "dzug.terminationGrace" (list $ctx $preStop) }}
+      securityContext:
+        {{- toYaml $ctx.Values.podSecurityContext | nindent 8 }}
+      containers:
+        - name: {{ $c }}
+          image: {{ include "dzug.image" $ctx | quote }}
+          imagePullPolicy: {{ $ctx.Values.image.pullPolicy }}
+          # docs/architecture.md: `node <main>` with WORKDIR /app.
+          command: ["node"]
+          {{- if $isGateway }}
+          args: ["gateway/main.ts"]
+          {{- else }}
+          args: ["services/{{ $c }}/main.ts"]
+          {{- end }}
+          env:
+            {{- include "dzug.env.common" $ctx | nindent 12 }}
+            {{- if $isGateway }}
+            - name: DZUG_HTTP_PORT
+              value: "8080"
+            {{- include "dzug.env.jwt" $ctx | nindent 12 }}
+            {{- else }}
+            - name: DZUG_GRPC_HOST
+              value: "0.0.0.0"
+            - name: DZUG_GRPC_PORT
+              value: "50051"
+            - name: DZUG_ADMIN_PORT
+              value: "9464"
+            - name: DZUG_DISCOVERY_ADVERTISE_HOST
+              valueFrom:
+                fieldRef:
+                  fieldPath: status.podIP
+            - name: DZUG_DISCOVERY_LEASE_TTL_SECONDS
+              value: {{ $ctx.Values.config.discovery.leaseTtlSeconds | quote }}
+            - name: DZUG_DISCOVERY_WEIGHT
+              value: {{ $ctx.Values.config.discovery.weight | quote }}
+            {{- with $ctx.Values.config.discovery.zone }}
+            - name: DZUG_DISCOVERY_ZONE
+              value: {{ . | quote }}
+            {{- end }}
+            - name: DZUG_DATABASE_URL
+              valueFrom:
+                secretKeyRef:
+                  name: {{ include "dzug.database.secretName" $ctx }}
+                  key: {{ include "dzug.database.secretKey" $ctx }}
+            {{- if eq $c "user" }}
+            {{- include "dzug.env.jwt" $ctx | nindent 12 }}
+            - name: DZUG_AUTH_TOKEN_TTL_SECONDS
+              value: {{ $ctx.Values.auth.tokenTtlSeconds | quote }}
+            {{- end }}
+            {{- end }}
+            {{- with $ctx.Values.config.extraEnv }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
+            {{- with $v.extraEnv }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
+          ports:
+            {{- if $isGateway }}
+            - name: http
+              containerPort: 8080
+              protocol: TCP
+            {{- else }}
+            - name: grpc
+              containerPort: 50051
+              protocol: TCP
+            - name: metrics
+              containerPort: 9464
+              protocol: TCP
+            {{- end }}
+          {{- if $isGateway }}
+          startupProbe:
+            httpGet: {path: /healthz, port: http}
+            periodSeconds: 2
+            failureThreshold: 30
+          livenessProbe:
+            httpGet: {path: /healthz, port: http}
+            periodSeconds: 10
+            timeoutSeconds: 2
+            failureThreshold: 3
+          readinessProbe:
+            httpGet: {path: /readyz, port: http}
+            periodSeconds: 5
+            timeoutSeconds: 2
+            failureThreshold: 2
+          {{- else }}
+          startupProbe:
+            grpc: {port: 50051}
+            periodSeconds: 2
+            failureThreshold: 30
+          livenessProbe:
+            grpc: {port: 50051}
+            periodSeconds: 10
+            timeoutSeconds: 2
+            failureThreshold: 3
+          readinessProbe:
+            grpc: {port: 50051}
+            periodSeconds: 5
+            timeoutSeconds: 2
+            failureThreshold: 2
+          {{- end }}
+          {{- if gt $preStop 0 }}
+          lifecycle:
+            preStop:
+              sleep:
+                seconds: {{ $preStop }}
+          {{- end }}
+          resources:
+            {{- toYaml $v.resources | nindent 12 }}
+          securityContext:
+            {{- toYaml $ctx.Values.securityContext | nindent 12 }}
+          volumeMounts:
+            - name: tmp
+              mountPath: /tmp
+      volumes:
+        - name: tmp
+          emptyDir:
+            sizeLimit: 64Mi
+      {{- with $v.nodeSelector }}
+      nodeSelector:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $v.tolerations }}
+      tolerations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- if $v.affinity }}
+      affinity:
+        {{- toYaml $v.affinity | nindent 8 }}
+      {{- else }}
+      affinity:
+        podAntiAffinity:
+          preferredDuringSchedulingIgnoredDuringExecution:
+            - weight: 100
+              podAffinityTerm:
+                topologyKey: kubernetes.io/hostname
+                labelSelector:
+                  matchLabels:
+                    {{- include "dzug.selectorLabels" (dict "ctx" $ctx "component" $c) | nindent 20 }}
+      {{- end }}
+      {{- with $v.topologySpreadConstraints }}
+      topologySpreadConstraints:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ $name }}
+  namespace: {{ $ctx.Release.Namespace }}
+  labels:
+    {{- include "dzug.labels" (dict "ctx" $ctx "component" $c) | nindent 4 }}
+  {{- with $v.service.annotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+spec:
+  type: {{ $v.service.type }}
+  selector:
+    {{- include "dzug.selectorLabels" (dict "ctx" $ctx "component" $c) | nindent 4 }}
+  ports:
+    {{- if $isGateway }}
+    - name: http
+      port: {{ $v.service.port }}
+      targetPort: http
+      protocol: TCP
+    {{- else }}
+    - name: grpc
+      port: 50051
+      targetPort: grpc
+      protocol: TCP
+      appProtocol: grpc
+    - name: metrics
+      port: 9464
+      targetPort: metrics
+      protocol: TCP
+    {{- end }}
+{{- if $v.pdb.enabled }}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ $name }}
+  namespace: {{ $ctx.Release.Namespace }}
+  labels:
+    {{- include "dzug.labels" (dict "ctx" $ctx "component" $c) | nindent 4 }}
+spec:
+  maxUnavailable: {{ $v.pdb.maxUnavailable }}
+  selector:
+    matchLabels:
+      {{- include "dzug.selectorLabels" (dict "ctx" $ctx "component" $c) | nindent 6 }}
+{{- end }}
+{{- if $v.autoscaling.enabled }}
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: {{ $name }}
+  namespace: {{ $ctx.Release.Namespace }}
+  labels:
+    {{- include "dzug.labels" (dict "ctx" $ctx "component" $c) | nindent 4 }}
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: {{ $name }}
+  minReplicas: {{ $v.autoscaling.minReplicas }}
+  maxReplicas: {{ $v.autoscaling.maxReplicas }}
+  metrics:
+    {{- if $v.autoscaling.targetCPUUtilizationPercentage }}
+    - type: Resource
+      resource:
+        name: cpu
+        target:
+          type: Utilization
+          averageUtilization: {{ $v.autoscaling.targetCPUUtilizationPercentage }}
+    {{- end }}
+    {{- if $v.autoscaling.targetMemoryUtilizationPercentage }}
+    - type: Resource
+      resource:
+        name: memory
+        target:
+          type: Utilization
+          averageUtilization: {{ $v.autoscaling.targetMemoryUtilizationPercentage }}
+    {{- end }}
+{{- end }}
+{{- end -}}
