@@ -1,0 +1,121 @@
+// RelationService: the follow graph and its counts; lists hydrated with profiles from the user service.
+import { type Client, ClientError, type ServiceImplementation, Status } from "nice-grpc";
+import { DomainError, Reason } from "../../platform/errors.ts";
+import type { Friend, RelatedUser, RelationServiceDefinition, RelationStats } from "../../proto/gen/dzug/relation/v1/relation.ts";
+import { MessageDirection } from "../../proto/gen/dzug/relation/v1/relation.ts";
+import type { UserProfile, UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
+import { AlreadyFollowingError, NotFollowingError, type RelationStore } from "./store.ts";
+
+export type UserClient = Client<typeof UserServiceDefinition>;
+
+/** Upper bound of ids in one GetRelationStats call. */
+export const STATS_MAX = 10_000;
+
+function invalid(message: string): DomainError {
+  return new DomainError(Status.INVALID_ARGUMENT, Reason.INVALID_ARGUMENT, message);
+}
+
+function checkId(id: number, name: string): void {
+  if (!Number.isSafeInteger(id) || id <= 0) throw invalid(`${name} must be a positive integer`);
+}
+
+/** viewer_id 0 means "no viewer": is_follow is then false everywhere. */
+function checkViewer(id: number): void {
+  if (!Number.isSafeInteger(id) || id < 0) throw invalid("viewer_id must be a non-negative integer");
+}
+
+const userNotFound = () => new DomainError(Status.NOT_FOUND, Reason.USER_NOT_FOUND, "user not found");
+
+export function relationService(deps: { store: RelationStore; users: UserClient }): ServiceImplementation<typeof RelationServiceDefinition> {
+  const { store, users } = deps;
+
+  async function assertUserExists(id: number, signal: AbortSignal): Promise<void> {
+    try {
+      await users.getUser({ id }, { signal });
+    } catch (err) {
+      if (err instanceof ClientError && err.code === Status.NOT_FOUND) throw userNotFound();
+      throw err;
+    }
+  }
+
+  /** Profiles of `userId` (must exist) and `ids`, with stats seen by `viewerId`, in the order of `ids`. */
+  async function hydrate(userId: number, ids: number[], viewerId: number, signal: AbortSignal): Promise<RelatedUser[]> {
+    const [{ users: profiles }, stats] = await Promise.all([
+      users.getUsers({ ids: [userId, ...ids] }, { signal }),
+      store.stats(viewerId, ids),
+    ]);
+    const byId = new Map<number, UserProfile>(profiles.map((p) => [p.id, p]));
+    if (!byId.has(userId)) throw userNotFound();
+    const statsById = new Map(stats.map((s) => [s.userId, s]));
+    const out: RelatedUser[] = [];
+    for (const id of ids) {
+      const profile = byId.get(id);
+      if (!profile) continue; // a relation to an account that no longer exists
+      out.push({ profile, stats: toStats(id, statsById.get(id)) });
+    }
+    return out;
+  }
+
+  return {
+    async follow({ followerId, followeeId }, ctx) {
+      checkId(followerId, "follower_id");
+      checkId(followeeId, "followee_id");
+      if (followerId === followeeId) throw new DomainError(Status.INVALID_ARGUMENT, Reason.FOLLOW_SELF, "you cannot follow yourself");
+      await assertUserExists(followeeId, ctx.signal);
+      try {
+        await store.follow(followerId, followeeId);
+      } catch (err) {
+        if (err instanceof AlreadyFollowingError) throw new DomainError(Status.ALREADY_EXISTS, Reason.ALREADY_FOLLOWING, "already following this user");
+        throw err;
+      }
+      return {};
+    },
+
+    async unfollow({ followerId, followeeId }) {
+      checkId(followerId, "follower_id");
+      checkId(followeeId, "followee_id");
+      if (followerId === followeeId) throw new DomainError(Status.INVALID_ARGUMENT, Reason.FOLLOW_SELF, "you cannot unfollow yourself");
+      try {
+        await store.unfollow(followerId, followeeId);
+      } catch (err) {
+        if (err instanceof NotFollowingError) throw new DomainError(Status.FAILED_PRECONDITION, Reason.NOT_FOLLOWING, "not following this user");
+        throw err;
+      }
+      return {};
+    },
+
+    async listFollowing({ userId, viewerId }, ctx) {
+      checkId(userId, "user_id");
+      checkViewer(viewerId);
+      return { users: await hydrate(userId, await store.listFollowing(userId), viewerId, ctx.signal) };
+    },
+
+    async listFollowers({ userId, viewerId }, ctx) {
+      checkId(userId, "user_id");
+      checkViewer(viewerId);
+      return { users: await hydrate(userId, await store.listFollowers(userId), viewerId, ctx.signal) };
+    },
+
+    async listFriends({ userId, viewerId }, ctx) {
+      checkId(userId, "user_id");
+      checkViewer(viewerId);
+      const related = await hydrate(userId, await store.listFriends(userId), viewerId, ctx.signal);
+      // There is no chat service in this system: no friend has a latest message.
+      const friends: Friend[] = related.map((user) => ({ user, message: "", direction: MessageDirection.MESSAGE_DIRECTION_UNSPECIFIED }));
+      return { friends };
+    },
+
+    async getRelationStats({ viewerId, userIds }) {
+      checkViewer(viewerId);
+      if (userIds.length > STATS_MAX) throw invalid(`at most ${STATS_MAX} user_ids per call`);
+      for (const id of userIds) checkId(id, "user_ids");
+      const stats = await store.stats(viewerId, userIds);
+      const byId = new Map(stats.map((s) => [s.userId, s]));
+      return { stats: userIds.map((id) => toStats(id, byId.get(id))) };
+    },
+  };
+}
+
+function toStats(userId: number, s: { followCount: number; followerCount: number; isFollow: boolean } | undefined): RelationStats {
+  return { userId, followCount: s?.followCount ?? 0, followerCount: s?.followerCount ?? 0, isFollow: s?.isFollow ?? false };
+}

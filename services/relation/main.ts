@@ -1,0 +1,27 @@
+// The relation service process: the follow graph; calls the user service through etcd discovery.
+import { runServiceMain } from "../../platform/service.ts";
+import { openDatabase } from "../../platform/storage/index.ts";
+import { RelationServiceDefinition } from "../../proto/gen/dzug/relation/v1/relation.ts";
+import { UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
+import { relationConfigSchema } from "./config.ts";
+import { relationService } from "./handlers.ts";
+import { RELATION_MIGRATION_TABLE, relationMigrations } from "./migrations.ts";
+import { type RelationTables, RelationStore } from "./store.ts";
+
+await runServiceMain({
+  name: "relation",
+  configSchema: relationConfigSchema,
+  async setup({ config, logger, discovery }) {
+    const database = await openDatabase<RelationTables>({
+      url: config.database.url,
+      logger,
+      migrations: relationMigrations,
+      migrationTable: RELATION_MIGRATION_TABLE,
+    });
+    const users = discovery.client("user", UserServiceDefinition);
+    return {
+      services: [{ definition: RelationServiceDefinition, implementation: relationService({ store: new RelationStore(database.db), users }) }],
+      close: () => database.close(),
+    };
+  },
+});

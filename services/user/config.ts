@@ -1,0 +1,3 @@
+import { authSection, databaseSection, serviceBaseSchema } from "../../platform/config-schema.ts";
+
+export const userConfigSchema = serviceBaseSchema.extend({ database: databaseSection, auth: authSection });

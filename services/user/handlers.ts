@@ -1,0 +1,90 @@
+// UserService: accounts, credentials and token issue.
+import { type ServiceImplementation, Status } from "nice-grpc";
+import type { TokenService } from "../../platform/auth.ts";
+import { DomainError, Reason } from "../../platform/errors.ts";
+import type { UserProfile, UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
+import { decoyHash, hashPassword, verifyPassword } from "./password.ts";
+import { type UserRow, type UserStore, UsernameTakenError } from "./store.ts";
+
+export const USERNAME_MAX = 32;
+export const PASSWORD_MIN = 6;
+export const PASSWORD_MAX = 32;
+/** Upper bound of ids in one GetUsers call. */
+export const GET_USERS_MAX = 10_000;
+
+const chars = (s: string) => [...s].length;
+
+function invalid(message: string): DomainError {
+  return new DomainError(Status.INVALID_ARGUMENT, Reason.INVALID_ARGUMENT, message);
+}
+
+function checkCredentials(username: string, password: string): void {
+  if (chars(username) < 1 || chars(username) > USERNAME_MAX) throw invalid(`username must be 1 to ${USERNAME_MAX} characters`);
+  if (chars(password) < PASSWORD_MIN || chars(password) > PASSWORD_MAX) {
+    throw invalid(`password must be ${PASSWORD_MIN} to ${PASSWORD_MAX} characters`);
+  }
+}
+
+function checkId(id: number, name: string): void {
+  if (!Number.isSafeInteger(id) || id <= 0) throw invalid(`${name} must be a positive integer`);
+}
+
+export function toProfile(row: UserRow): UserProfile {
+  return {
+    id: row.id,
+    name: row.username,
+    avatar: row.avatar,
+    backgroundImage: row.backgroundImage,
+    signature: row.signature,
+    totalFavorited: row.totalFavorited,
+    workCount: row.workCount,
+    favoriteCount: row.favoriteCount,
+  };
+}
+
+export function userService(deps: { store: UserStore; tokens: TokenService }): ServiceImplementation<typeof UserServiceDefinition> {
+  const { store, tokens } = deps;
+  let decoy: Promise<string> | undefined;
+  const badCredentials = () => new DomainError(Status.UNAUTHENTICATED, Reason.INVALID_CREDENTIALS, "wrong username or password");
+
+  return {
+    async register({ username, password }) {
+      checkCredentials(username, password);
+      const hash = await hashPassword(password);
+      try {
+        const userId = await store.create(username, hash);
+        return { userId, token: await tokens.issue(userId) };
+      } catch (err) {
+        if (err instanceof UsernameTakenError) throw new DomainError(Status.ALREADY_EXISTS, Reason.USERNAME_TAKEN, "username is taken");
+        throw err;
+      }
+    },
+
+    async login({ username, password }) {
+      if (chars(username) < 1 || chars(username) > USERNAME_MAX || chars(password) > PASSWORD_MAX) throw badCredentials();
+      const user = await store.findByUsername(username);
+      decoy ??= decoyHash();
+      const ok = await verifyPassword(password, user?.passwordHash ?? (await decoy));
+      if (!user || !ok) throw badCredentials();
+      return { userId: user.id, token: await tokens.issue(user.id) };
+    },
+
+    async getUser({ id }) {
+      checkId(id, "id");
+      const row = await store.getById(id);
+      if (!row) throw new DomainError(Status.NOT_FOUND, Reason.USER_NOT_FOUND, "user not found");
+      return { user: toProfile(row) };
+    },
+
+    async getUsers({ ids }) {
+      if (ids.length > GET_USERS_MAX) throw invalid(`at most ${GET_USERS_MAX} ids per call`);
+      for (const id of ids) checkId(id, "ids");
+      const rows = await store.getByIds(ids);
+      return { users: rows.map(toProfile) };
+    },
+
+    async verifyToken({ token }) {
+      return { userId: await tokens.verify(token) };
+    },
+  };
+}

@@ -1,0 +1,27 @@
+// The user service process: accounts, credentials, tokens.
+import { TokenService } from "../../platform/auth.ts";
+import { runServiceMain } from "../../platform/service.ts";
+import { openDatabase } from "../../platform/storage/index.ts";
+import { UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
+import { userConfigSchema } from "./config.ts";
+import { userService } from "./handlers.ts";
+import { USER_MIGRATION_TABLE, userMigrations } from "./migrations.ts";
+import { type UserTables, UserStore } from "./store.ts";
+
+await runServiceMain({
+  name: "user",
+  configSchema: userConfigSchema,
+  async setup({ config, logger }) {
+    const database = await openDatabase<UserTables>({
+      url: config.database.url,
+      logger,
+      migrations: userMigrations,
+      migrationTable: USER_MIGRATION_TABLE,
+    });
+    const tokens = new TokenService(config.auth.jwtSecret, config.auth.tokenTtlSeconds);
+    return {
+      services: [{ definition: UserServiceDefinition, implementation: userService({ store: new UserStore(database.db), tokens }) }],
+      close: () => database.close(),
+    };
+  },
+});
