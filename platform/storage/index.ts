@@ -2,11 +2,11 @@
 // deployments. See docs/storage.md.
 import { type Dialect, Kysely, type Migration, type MigrationResult, Migrator, PostgresDialect, sql } from "kysely";
 import pg from "pg";
-import { NodeSqliteAdapter, NodeSqliteDialect } from "./sqlite.ts";
 import { isTransientTransactionError } from "./errors.ts";
+import { NodeSqliteAdapter, NodeSqliteDialect } from "./sqlite.ts";
 
-export { isCheckViolation, isTransientTransactionError, isUniqueViolation } from "./errors.ts";
 export type { Kysely, Migration } from "kysely";
+export { isCheckViolation, isTransientTransactionError, isUniqueViolation } from "./errors.ts";
 
 export type DatabaseDialect = "sqlite" | "postgres";
 

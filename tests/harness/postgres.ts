@@ -66,7 +66,17 @@ export class PostgresProcess {
     const port = await freePort();
     const server = new PostgresProcess(dir, port, bin, user);
     try {
-      server.#exec("initdb", ["-D", server.dataDir, "--auth=trust", "-U", "postgres", "-E", "UTF8", "--no-sync", "--locale=C"]);
+      server.#exec("initdb", [
+        "-D",
+        server.dataDir,
+        "--auth=trust",
+        "-U",
+        "postgres",
+        "-E",
+        "UTF8",
+        "--no-sync",
+        "--locale=C",
+      ]);
       server.#exec("pg_ctl", [
         "-D",
         server.dataDir,

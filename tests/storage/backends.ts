@@ -1,9 +1,10 @@
 // Runs the same suite against both backends: SQLite (a temp file per database) and PostgreSQL
 // (one real server per test file, a fresh database per call of `freshUrl`).
-import { after, before, describe } from "node:test";
+
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after, before, describe } from "node:test";
 import { pino } from "pino";
 import { type Database, type DatabaseDialect, type Migration, openDatabase } from "../../platform/storage/index.ts";
 import { PostgresProcess } from "../harness/postgres.ts";

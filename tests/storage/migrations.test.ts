@@ -21,11 +21,14 @@ test("database URLs", () => {
   assert.deepEqual(parseDatabaseUrl("sqlite::memory:"), { dialect: "sqlite", target: ":memory:" });
   assert.equal(parseDatabaseUrl("postgres://u:p@h:5432/d").dialect, "postgres");
   assert.equal(parseDatabaseUrl("postgresql://h/d").dialect, "postgres");
-  assert.throws(() => parseDatabaseUrl("mysql://u:secret@h/d"), (err: Error) => {
-    assert.match(err.message, /DZUG_DATABASE_URL/);
-    assert.doesNotMatch(err.message, /secret/);
-    return true;
-  });
+  assert.throws(
+    () => parseDatabaseUrl("mysql://u:secret@h/d"),
+    (err: Error) => {
+      assert.match(err.message, /DZUG_DATABASE_URL/);
+      assert.doesNotMatch(err.message, /secret/);
+      return true;
+    },
+  );
   assert.throws(() => parseDatabaseUrl("sqlite:"), /file path/);
   assert.equal(redactUrl("postgres://dzug:s3cret@db:5432/dzug"), "postgres://dzug:***@db:5432/dzug");
   assert.equal(redactUrl("postgres://db/dzug"), "postgres://db/dzug");
@@ -35,7 +38,12 @@ test("sqlite: a relative path is resolved from the working directory and its par
   const dir = mkdtempSync(join(tmpdir(), "dzug-rel-"));
   try {
     const path = relative(process.cwd(), join(dir, "a", "b", "dzug.db"));
-    const h = await openDatabase<any>({ url: `sqlite:${path}`, logger: silentLogger, migrations: {}, migrationTable: "m" });
+    const h = await openDatabase<any>({
+      url: `sqlite:${path}`,
+      logger: silentLogger,
+      migrations: {},
+      migrationTable: "m",
+    });
     try {
       assert.equal(h.dialect, "sqlite");
       assert.ok(statSync(join(dir, "a", "b", "dzug.db")).isFile());
@@ -82,9 +90,15 @@ eachBackend((backend) => {
     assert.equal(h.dialect, backend.kind);
     assert.equal(dialectOf(h.db), backend.kind);
     const rows = await h.db.selectFrom("runs").select("n").orderBy("n").execute();
-    assert.deepEqual(rows.map((r: { n: unknown }) => Number(r.n)), [1, 2]);
+    assert.deepEqual(
+      rows.map((r: { n: unknown }) => Number(r.n)),
+      [1, 2],
+    );
     const applied = await h.db.selectFrom("test_migrations").select("name").orderBy("name").execute();
-    assert.deepEqual(applied.map((r: { name: string }) => r.name), ["0001_a", "0002_b"]);
+    assert.deepEqual(
+      applied.map((r: { name: string }) => r.name),
+      ["0001_a", "0002_b"],
+    );
   });
 
   test("both services' migrations share one database, each with its own migration table", async () => {
@@ -102,8 +116,14 @@ eachBackend((backend) => {
     }
     const u = await h.db.selectFrom(USER_MIGRATION_TABLE).select("name").execute();
     const r = await h.db.selectFrom(RELATION_MIGRATION_TABLE).select("name").execute();
-    assert.deepEqual(u.map((x: { name: string }) => x.name), Object.keys(userMigrations));
-    assert.deepEqual(r.map((x: { name: string }) => x.name), Object.keys(relationMigrations));
+    assert.deepEqual(
+      u.map((x: { name: string }) => x.name),
+      Object.keys(userMigrations),
+    );
+    assert.deepEqual(
+      r.map((x: { name: string }) => x.name),
+      Object.keys(relationMigrations),
+    );
   });
 
   test("a failing migration stops openDatabase and leaves nothing half-applied", async () => {
@@ -125,7 +145,10 @@ eachBackend((backend) => {
   test("int8 comes back as a JS number; unique violations are recognised", async () => {
     const url = await backend.freshUrl();
     const h = await backend.open<any>(url, userMigrations, USER_MIGRATION_TABLE);
-    const big = await sql<{ x: unknown; c: unknown }>`select cast(9007199254740991 as bigint) as x, count(*) as c from users`.execute(h.db);
+    const big = await sql<{
+      x: unknown;
+      c: unknown;
+    }>`select cast(9007199254740991 as bigint) as x, count(*) as c from users`.execute(h.db);
     assert.equal(big.rows[0]?.x, 9007199254740991);
     assert.equal(big.rows[0]?.c, 0);
     await h.db.insertInto("users").values({ username: "u", password_hash: "h" }).execute();
@@ -133,10 +156,16 @@ eachBackend((backend) => {
       .insertInto("users")
       .values({ username: "u", password_hash: "h" })
       .execute()
-      .then(() => undefined, (e: unknown) => e);
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     assert.ok(err, "duplicate insert fails");
     assert.equal(isUniqueViolation(err), true);
-    const other = await sql`select * from no_such_table`.execute(h.db).then(() => undefined, (e: unknown) => e);
+    const other = await sql`select * from no_such_table`.execute(h.db).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.ok(other);
     assert.equal(isUniqueViolation(other), false);
     assert.equal(isUniqueViolation(undefined), false);

@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { RELATION_MIGRATION_TABLE, relationMigrations } from "../../services/relation/migrations.ts";
 import {
   AlreadyFollowingError,
   NotFollowingError,
-  type RelationTables,
   RelationStore,
+  type RelationTables,
 } from "../../services/relation/store.ts";
 import { eachBackend } from "./backends.ts";
 import { assertConsistent, mergeNet, type NetByPair, runStorm } from "./storm.ts";
@@ -18,12 +18,19 @@ const STORM_WORKER = fileURLToPath(new URL("./fixtures/relation-storm.ts", impor
 
 eachBackend((backend) => {
   async function fresh() {
-    const h = await backend.open<RelationTables>(await backend.freshUrl(), relationMigrations, RELATION_MIGRATION_TABLE);
+    const h = await backend.open<RelationTables>(
+      await backend.freshUrl(),
+      relationMigrations,
+      RELATION_MIGRATION_TABLE,
+    );
     return { h, store: new RelationStore(h.db) };
   }
 
   async function rowCount(h: { db: import("kysely").Kysely<RelationTables> }, table: "follows" | "follow_counts") {
-    const r = await h.db.selectFrom(table).select((eb) => eb.fn.countAll().as("n")).executeTakeFirstOrThrow();
+    const r = await h.db
+      .selectFrom(table)
+      .select((eb) => eb.fn.countAll().as("n"))
+      .executeTakeFirstOrThrow();
     return Number(r.n);
   }
 
@@ -59,7 +66,11 @@ eachBackend((backend) => {
       { userId: 3, followCount: 1, followerCount: 0, isFollow: false },
     ];
     assert.deepEqual(await store.stats(0, [1, 2, 3]), expected);
-    for (const [a, b] of [[1, 2], [2, 1], [5, 6]] as const) {
+    for (const [a, b] of [
+      [1, 2],
+      [2, 1],
+      [5, 6],
+    ] as const) {
       await assert.rejects(store.unfollow(a, b), (err: unknown) => err instanceof NotFollowingError);
     }
     assert.deepEqual(await store.stats(0, [1, 2, 3]), expected);
@@ -141,7 +152,9 @@ eachBackend((backend) => {
 
   test("counts never drift: 240 concurrent random follow/unfollow over 4 users through 3 handles", async () => {
     const url = await backend.freshUrl();
-    const handles = await Promise.all([0, 1, 2].map(() => backend.open<RelationTables>(url, relationMigrations, RELATION_MIGRATION_TABLE)));
+    const handles = await Promise.all(
+      [0, 1, 2].map(() => backend.open<RelationTables>(url, relationMigrations, RELATION_MIGRATION_TABLE)),
+    );
     const stores = handles.map((h) => new RelationStore(h.db));
     const net = await runStorm(stores, { ops: 240, users: 4, seed: 20260101, concurrency: 24 });
     await assertConsistent(handles[0]!.db, net, 4);
@@ -151,13 +164,19 @@ eachBackend((backend) => {
     const url = await backend.freshUrl();
     const outputs = await Promise.all(
       [11, 22, 33].map((seed) =>
-        run(process.execPath, [STORM_WORKER, url, String(seed), "100", "4", "8"], { timeout: 60_000, encoding: "utf8" }),
+        run(process.execPath, [STORM_WORKER, url, String(seed), "100", "4", "8"], {
+          timeout: 60_000,
+          encoding: "utf8",
+        }),
       ),
     );
     const net = mergeNet(...outputs.map((o) => JSON.parse(o.stdout) as NetByPair));
     const h = await backend.open<RelationTables>(url, relationMigrations, RELATION_MIGRATION_TABLE);
     await assertConsistent(h.db, net, 4);
-    const applied = await h.db.selectFrom(RELATION_MIGRATION_TABLE as never).selectAll().execute();
+    const applied = await h.db
+      .selectFrom(RELATION_MIGRATION_TABLE as never)
+      .selectAll()
+      .execute();
     assert.equal(applied.length, Object.keys(relationMigrations).length);
   });
 });

@@ -1,7 +1,12 @@
 // Concurrent random follow/unfollow operations, and the checks that counts match the relation rows.
 import assert from "node:assert/strict";
 import { type Kysely, sql } from "kysely";
-import { AlreadyFollowingError, NotFollowingError, type RelationStore, type RelationTables } from "../../services/relation/store.ts";
+import {
+  AlreadyFollowingError,
+  NotFollowingError,
+  type RelationStore,
+  type RelationTables,
+} from "../../services/relation/store.ts";
 
 export interface StormOptions {
   ops: number;
@@ -85,6 +90,9 @@ export async function assertConsistent(db: Kysely<RelationTables>, net: NetByPai
   const counted = new Set(drift.rows.map((r) => Number(r.user_id)));
   for (let u = 1; u <= users; u++) {
     if (counted.has(u)) continue;
-    assert.ok(![...present].some((p) => p.startsWith(`${u}>`) || p.endsWith(`>${u}`)), `user ${u} has rows but no counts`);
+    assert.ok(
+      ![...present].some((p) => p.startsWith(`${u}>`) || p.endsWith(`>${u}`)),
+      `user ${u} has rows but no counts`,
+    );
   }
 }

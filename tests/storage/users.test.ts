@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { USER_MIGRATION_TABLE, userMigrations } from "../../services/user/migrations.ts";
-import { type UserTables, UsernameTakenError, UserStore } from "../../services/user/store.ts";
+import { UsernameTakenError, UserStore, type UserTables } from "../../services/user/store.ts";
 import { eachBackend } from "./backends.ts";
 
 eachBackend((backend) => {
@@ -43,7 +43,10 @@ eachBackend((backend) => {
     const carol = await store.findByUsername("carol");
     assert.equal(carol?.id, id);
     assert.equal(carol?.passwordHash, "first");
-    const n = await h.db.selectFrom("users").select((eb) => eb.fn.countAll().as("n")).executeTakeFirstOrThrow();
+    const n = await h.db
+      .selectFrom("users")
+      .select((eb) => eb.fn.countAll().as("n"))
+      .executeTakeFirstOrThrow();
     assert.equal(Number(n.n), 1);
   });
 
@@ -72,7 +75,10 @@ eachBackend((backend) => {
       assert.equal(row?.username, name);
       assert.equal(row?.passwordHash, `hash of ${name}`);
     }
-    const n = await h.db.selectFrom("users").select((eb) => eb.fn.countAll().as("n")).executeTakeFirstOrThrow();
+    const n = await h.db
+      .selectFrom("users")
+      .select((eb) => eb.fn.countAll().as("n"))
+      .executeTakeFirstOrThrow();
     assert.equal(Number(n.n), names.length);
   });
 
@@ -90,19 +96,27 @@ eachBackend((backend) => {
     for (const name of ["u1", "u2", "u3", "u4"]) ids.push(await store.create(name, "h"));
     const [u1, u2, u3, u4] = ids as [number, number, number, number];
     const asked = [u3, 999_999, u1, u4, u2, u3];
-    assert.deepEqual((await store.getByIds(asked)).map((u) => u.username), ["u3", "u1", "u4", "u2", "u3"]);
+    assert.deepEqual(
+      (await store.getByIds(asked)).map((u) => u.username),
+      ["u3", "u1", "u4", "u2", "u3"],
+    );
     // 1,500 ids: three chunks, the existing ones spread across them, in reverse order.
     const many = Array.from({ length: 1500 }, (_, i) => 1_000_000 + i);
     many[10] = u4;
     many[700] = u2;
     many[1499] = u1;
-    assert.deepEqual((await store.getByIds(many)).map((u) => u.id), [u4, u2, u1]);
+    assert.deepEqual(
+      (await store.getByIds(many)).map((u) => u.id),
+      [u4, u2, u1],
+    );
   });
 
   test("concurrent registrations of one name across handles: exactly one wins", async () => {
     const url = await backend.freshUrl();
     const stores = await Promise.all(
-      [0, 1, 2].map(async () => new UserStore((await backend.open<UserTables>(url, userMigrations, USER_MIGRATION_TABLE)).db)),
+      [0, 1, 2].map(
+        async () => new UserStore((await backend.open<UserTables>(url, userMigrations, USER_MIGRATION_TABLE)).db),
+      ),
     );
     const results = await Promise.allSettled(
       Array.from({ length: 12 }, (_, i) => stores[i % stores.length]!.create("popular", `h${i}`)),
