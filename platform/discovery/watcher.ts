@@ -24,6 +24,8 @@ export interface ServiceWatcherOptions {
   backoff?: BackoffOptions;
   /** Deadline of each range-get; default 5000 ms. */
   listTimeoutMs?: number;
+  /** Test seam: runs after each successful list, before the watch from revision+1 is created. */
+  beforeWatch?: (revision: bigint) => Promise<void>;
 }
 
 export interface ServiceWatcherEvents {
@@ -126,6 +128,7 @@ export class ServiceWatcher extends EventEmitter<ServiceWatcherEvents> {
         await sleep(backoffDelay(this.backoff, failures++), signal);
         continue;
       }
+      if (this.opts.beforeWatch) await this.opts.beforeWatch(revision).catch(() => undefined);
       const why = await this.watchFrom(revision + 1n);
       if (signal.aborted) break;
       this.log.debug({ why }, "watch ended; re-listing");
