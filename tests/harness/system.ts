@@ -1,0 +1,216 @@
+// The whole dzug system as real processes for end-to-end tests: a real etcd, N instances of each
+// service and the gateway, on free loopback ports, with a temp SQLite file (or a given database URL).
+import { type ChildProcess, spawn } from "node:child_process";
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, type WriteStream } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { EtcdProcess } from "./etcd.ts";
+import { freePort } from "./ports.ts";
+import { waitFor } from "./wait.ts";
+
+const root = join(import.meta.dirname, "../..");
+export const TEST_JWT_SECRET = "test-secret-test-secret-test-secret-0123456789";
+
+export type ServiceName = "user" | "relation";
+
+export class ProcessHandle {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly logFile: string;
+  readonly exited: Promise<number | null>;
+  readonly #log: WriteStream;
+
+  constructor(name: string, script: string, env: Record<string, string>, logDir: string) {
+    this.name = name;
+    this.logFile = join(logDir, `${name}.log`);
+    this.#log = createWriteStream(this.logFile);
+    this.child = spawn(process.execPath, [script], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? "", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    this.child.stdout?.pipe(this.#log, { end: false });
+    this.child.stderr?.pipe(this.#log, { end: false });
+    this.exited = new Promise((resolve) => this.child.once("exit", (code) => resolve(code)));
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  logs(): string {
+    try {
+      return readFileSync(this.logFile, "utf8");
+    } catch {
+      return "";
+    }
+  }
+
+  /** Sends `signal` and waits for the exit code (SIGKILL after `timeoutMs`). */
+  async stop(signal: NodeJS.Signals = "SIGTERM", timeoutMs = 30_000): Promise<number | null> {
+    if (this.running) {
+      this.child.kill(signal);
+      const timer = setTimeout(() => this.child.kill("SIGKILL"), timeoutMs);
+      await this.exited;
+      clearTimeout(timer);
+    }
+    return this.exited;
+  }
+}
+
+export class ServiceInstance extends ProcessHandle {
+  readonly service: ServiceName;
+  readonly grpcPort: number;
+  readonly adminPort: number;
+  constructor(service: ServiceName, name: string, ports: { grpc: number; admin: number }, env: Record<string, string>, logDir: string) {
+    super(name, `services/${service}/main.ts`, env, logDir);
+    this.service = service;
+    this.grpcPort = ports.grpc;
+    this.adminPort = ports.admin;
+  }
+  get address(): string {
+    return `127.0.0.1:${this.grpcPort}`;
+  }
+}
+
+export interface SystemOptions {
+  users?: number;
+  relations?: number;
+  gateway?: boolean;
+  databaseUrl?: string;
+  /** Extra environment for every process (e.g. a short lease TTL, OTEL_* variables). */
+  env?: Record<string, string>;
+}
+
+export class DzugSystem {
+  readonly etcd: EtcdProcess;
+  readonly dir: string;
+  readonly databaseUrl: string;
+  readonly env: Record<string, string>;
+  readonly instances: ServiceInstance[] = [];
+  gateway: ProcessHandle | undefined;
+  gatewayPort = 0;
+  #seq = 0;
+
+  private constructor(etcd: EtcdProcess, dir: string, opts: SystemOptions) {
+    this.etcd = etcd;
+    this.dir = dir;
+    this.databaseUrl = opts.databaseUrl ?? `sqlite:${join(dir, "dzug.db")}`;
+    this.env = opts.env ?? {};
+  }
+
+  static async start(opts: SystemOptions = {}): Promise<DzugSystem> {
+    const dir = mkdtempSync(join(tmpdir(), "dzug-system-"));
+    const etcd = await EtcdProcess.start();
+    const system = new DzugSystem(etcd, dir, opts);
+    try {
+      // One instance first so that migrations run once, then the rest in parallel.
+      const users = opts.users ?? 2;
+      const relations = opts.relations ?? 2;
+      if (users > 0) await system.addInstance("user");
+      await Promise.all([
+        ...Array.from({ length: Math.max(0, users - 1) }, () => system.addInstance("user")),
+        ...Array.from({ length: relations }, () => system.addInstance("relation")),
+      ]);
+      if (opts.gateway ?? true) await system.startGateway();
+    } catch (err) {
+      await system.destroy();
+      throw err;
+    }
+    return system;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.gatewayPort}`;
+  }
+
+  commonEnv(): Record<string, string> {
+    return {
+      DZUG_ETCD_ENDPOINTS: this.etcd.endpoint,
+      DZUG_LOG_LEVEL: "info",
+      DZUG_SHUTDOWN_DRAIN_TIMEOUT_MS: "5000",
+      ...this.env,
+    };
+  }
+
+  /** Starts one more instance of `service` and waits until it is registered (its /readyz says so). */
+  async addInstance(service: ServiceName, extraEnv: Record<string, string> = {}): Promise<ServiceInstance> {
+    const ports = { grpc: await freePort(), admin: await freePort() };
+    const name = `${service}-${++this.#seq}`;
+    const env: Record<string, string> = {
+      ...this.commonEnv(),
+      DZUG_GRPC_HOST: "127.0.0.1",
+      DZUG_GRPC_PORT: String(ports.grpc),
+      DZUG_ADMIN_PORT: String(ports.admin),
+      DZUG_DISCOVERY_ADVERTISE_HOST: "127.0.0.1",
+      DZUG_DATABASE_URL: this.databaseUrl,
+      ...(service === "user" ? { DZUG_AUTH_JWT_SECRET: TEST_JWT_SECRET } : {}),
+      ...extraEnv,
+    };
+    const inst = new ServiceInstance(service, name, ports, env, this.dir);
+    this.instances.push(inst);
+    await waitFor(
+      async () => {
+        if (!inst.running) throw new Error(`${name} exited:\n${inst.logs()}`);
+        const res = await fetch(`http://127.0.0.1:${ports.admin}/readyz`);
+        return res.status === 200;
+      },
+      { timeoutMs: 30_000, message: `${name} ready` },
+    );
+    return inst;
+  }
+
+  async startGateway(extraEnv: Record<string, string> = {}): Promise<void> {
+    this.gatewayPort = await freePort();
+    const gw = new ProcessHandle(
+      `gateway-${++this.#seq}`,
+      "gateway/main.ts",
+      {
+        ...this.commonEnv(),
+        DZUG_HTTP_HOST: "127.0.0.1",
+        DZUG_HTTP_PORT: String(this.gatewayPort),
+        DZUG_AUTH_JWT_SECRET: TEST_JWT_SECRET,
+        ...extraEnv,
+      },
+      this.dir,
+    );
+    this.gateway = gw;
+    await waitFor(
+      async () => {
+        if (!gw.running) throw new Error(`gateway exited:\n${gw.logs()}`);
+        return (await fetch(`${this.url}/readyz`)).status === 200;
+      },
+      { timeoutMs: 30_000, message: "gateway ready" },
+    );
+  }
+
+  live(service?: ServiceName): ServiceInstance[] {
+    return this.instances.filter((i) => i.running && (service === undefined || i.service === service));
+  }
+
+  async destroy(): Promise<void> {
+    const procs: ProcessHandle[] = [...this.instances, ...(this.gateway ? [this.gateway] : [])];
+    await Promise.all(procs.map((p) => p.stop("SIGTERM", 10_000)));
+    await this.etcd.destroy();
+    if (!process.env.DZUG_KEEP_TEST_LOGS) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Calls the gateway and returns status + parsed JSON body. */
+export async function call(
+  base: string,
+  method: "GET" | "POST",
+  path: string,
+  params: Record<string, string | number> = {},
+): Promise<{ status: number; body: Record<string, any> }> {
+  const qs = new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [k, String(v)]));
+  const res = await fetch(`${base}${path}?${qs}`, { method });
+  const text = await res.text();
+  let body: Record<string, any>;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new Error(`${method} ${path}: HTTP ${res.status}, not JSON: ${text.slice(0, 200)}`);
+  }
+  return { status: res.status, body };
+}
