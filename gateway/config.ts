@@ -1,0 +1,30 @@
+// The gateway's configuration: the shared sections (docs/architecture.md) plus optional per-service
+// balancing overrides (`services.<name>.strategy`, e.g. DZUG_SERVICES_USER_STRATEGY=round-robin).
+import { z } from "zod";
+import {
+  authSection,
+  balancerSection,
+  discoverySection,
+  etcdSection,
+  httpSection,
+  logSection,
+  shutdownSection,
+} from "../platform/config-schema.ts";
+
+const strategy = z.enum(["random", "weighted-random", "round-robin"]);
+
+const serviceOverride = z.strictObject({ strategy: strategy.optional() }).prefault({});
+
+// The shared sections already default when absent (`.prefault({})`); auth still requires jwtSecret.
+export const gatewayConfigSchema = z.strictObject({
+  log: logSection,
+  etcd: etcdSection,
+  discovery: discoverySection,
+  balancer: balancerSection,
+  services: z.strictObject({ user: serviceOverride, relation: serviceOverride }).prefault({}),
+  shutdown: shutdownSection,
+  http: httpSection,
+  auth: authSection,
+});
+
+export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;

@@ -1,0 +1,141 @@
+// The gateway process: config, logger, metrics, tracing, etcd discovery, balanced clients, the HTTP
+// listener, and a graceful stop (readiness off, keep serving for the propagation delay, stop
+// accepting, drain in-flight requests bounded by shutdown.drainTimeoutMs, close discovery and etcd).
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import pkg from "../package.json" with { type: "json" };
+import { ConfigError, loadConfig } from "../platform/config.ts";
+import { Discovery, newInstanceId } from "../platform/discovery/index.ts";
+import { TokenService } from "../platform/auth.ts";
+import { createLogger, type Logger } from "../platform/logger.ts";
+import { createMetricsRegistry } from "../platform/metrics.ts";
+import { createEtcdClient, defaultClientMiddleware, exitOnSignals } from "../platform/service.ts";
+import { startTracing } from "../platform/tracing.ts";
+import { RelationServiceDefinition } from "../proto/gen/dzug/relation/v1/relation.ts";
+import { UserServiceDefinition } from "../proto/gen/dzug/user/v1/user.ts";
+import { createApp } from "./app.ts";
+import { gatewayConfigSchema } from "./config.ts";
+
+export interface RunningGateway {
+  readonly port: number;
+  readonly instanceId: string;
+  readonly logger: Logger;
+  /** Graceful stop; idempotent. */
+  stop(): Promise<void>;
+}
+
+const REQUIRED_SERVICES = ["user", "relation"] as const;
+
+export async function startGateway(env: Record<string, string | undefined> = process.env): Promise<RunningGateway> {
+  const { config, unknownEnv } = loadConfig(gatewayConfigSchema, env);
+  const instanceId = newInstanceId("gateway");
+  const logger = createLogger({ level: config.log.level, service: "gateway", instance: instanceId });
+  if (unknownEnv.length > 0) logger.warn({ unknownEnv }, "ignoring DZUG_* variables that name no configuration key");
+  const tracing = startTracing({ service: "gateway", version: pkg.version, instance: instanceId }, env);
+  const metrics = createMetricsRegistry({ service: "gateway", instance: instanceId });
+  const etcd = createEtcdClient(config);
+  const discovery = new Discovery({
+    etcd,
+    prefix: config.discovery.prefix,
+    logger,
+    metrics,
+    defaults: { ...config.balancer, middleware: defaultClientMiddleware() },
+  });
+  const closeDeps = async () => {
+    await discovery.close().catch((err) => logger.warn({ err }, "discovery close failed"));
+    try {
+      etcd.close();
+    } catch (err) {
+      logger.warn({ err }, "etcd close failed");
+    }
+    await tracing.shutdown().catch((err) => logger.warn({ err }, "tracing shutdown failed"));
+  };
+
+  // Clients (and their watchers) exist from the start: one channel per instance, made by discovery
+  // as instances appear, never per request.
+  const strategyOf = (svc: "user" | "relation") => config.services[svc].strategy ?? config.balancer.strategy;
+  const user = discovery.client("user", UserServiceDefinition, { strategy: strategyOf("user") });
+  const relation = discovery.client("relation", RelationServiceDefinition, { strategy: strategyOf("relation") });
+
+  let shuttingDown = false;
+  const app = createApp({
+    user,
+    relation,
+    tokens: new TokenService(config.auth.jwtSecret, config.auth.tokenTtlSeconds),
+    discovery,
+    logger,
+    metrics,
+    bodyLimitBytes: config.http.bodyLimitBytes,
+    requiredServices: REQUIRED_SERVICES,
+    shuttingDown: () => shuttingDown,
+    tracing: tracing.enabled,
+  });
+
+  const server: Server = createServer(
+    {
+      // Bounded header/request times: a slow client cannot hold a connection forever.
+      requestTimeout: 30_000,
+      headersTimeout: 10_000,
+      keepAliveTimeout: 65_000,
+    },
+    app,
+  );
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(config.http.port, config.http.host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    await closeDeps();
+    throw err;
+  }
+  server.on("error", (err) => logger.error({ err }, "http server error"));
+  const port = (server.address() as AddressInfo).port;
+  logger.info(
+    { port, host: config.http.host, prefix: config.discovery.prefix, strategies: { user: strategyOf("user"), relation: strategyOf("relation") }, tracing: tracing.enabled },
+    "gateway started",
+  );
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      shuttingDown = true;
+      logger.info({ propagationDelayMs: config.shutdown.propagationDelayMs }, "shutting down: readiness off");
+      // Let load balancers see /readyz 503 and stop sending before we stop accepting.
+      await delay(config.shutdown.propagationDelayMs);
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const drained = await Promise.race([closed.then(() => true), delay(config.shutdown.drainTimeoutMs).then(() => false)]);
+      if (!drained) {
+        logger.warn({ drainTimeoutMs: config.shutdown.drainTimeoutMs }, "drain timed out; closing open connections");
+        server.closeAllConnections();
+        await closed;
+      }
+      await closeDeps();
+      logger.info("stopped");
+      logger.flush();
+    })();
+    return stopping;
+  };
+  return { port, instanceId, logger, stop };
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** `node gateway/main.ts`: exit 1 with a readable message on bad config or start-up failure; SIGTERM/SIGINT -> graceful stop, exit 0. */
+export async function runGatewayMain(): Promise<void> {
+  let running: RunningGateway;
+  try {
+    running = await startGateway();
+  } catch (err) {
+    if (err instanceof ConfigError) process.stderr.write(`gateway: ${err.message}\n`);
+    else process.stderr.write(`gateway: start-up failed: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(1);
+  }
+  exitOnSignals(running.logger, () => running.stop());
+}
