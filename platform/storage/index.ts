@@ -169,7 +169,10 @@ async function migrate(db: Kysely<any>, dialect: DatabaseDialect, opts: OpenData
       }
     }
   }
-  opts.logger.info({ migrationTable: opts.migrationTable, dialect, ms: Date.now() - started }, "database ready");
+  opts.logger.info(
+    { url: redactUrl(opts.url), migrationTable: opts.migrationTable, dialect, ms: Date.now() - started },
+    "database ready",
+  );
 }
 
 function logResults(logger: StorageLogger, table: string, results: MigrationResult[] | undefined): void {

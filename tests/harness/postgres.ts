@@ -99,6 +99,7 @@ export class PostgresProcess {
         "start",
       ]);
       server.#running = true;
+      process.once("exit", server.#onExit);
       await waitFor(
         async () => {
           const client = new pg.Client({ connectionString: server.urlFor("postgres") });
@@ -171,8 +172,21 @@ export class PostgresProcess {
     if (res.status !== 0) throw new Error(`${tool} failed (${res.status}): ${res.stderr || res.stdout}`);
   }
 
+  /** A test process that exits without destroy() (a crash, a cancelled run) leaves no server behind. */
+  readonly #onExit = (): void => {
+    if (!this.#running) return;
+    this.#running = false;
+    try {
+      this.#exec("pg_ctl", ["-D", this.dataDir, "-m", "immediate", "-w", "-t", "10", "stop"]);
+    } catch {
+      // best effort
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  };
+
   /** Stops the server (fast shutdown, then immediate) and removes its directory. */
   async destroy(): Promise<void> {
+    process.removeListener("exit", this.#onExit);
     if (this.#running) {
       this.#running = false;
       try {
