@@ -141,18 +141,18 @@ const str = (min: number, max: number) =>
 
 /** int64 id: a JSON number or a decimal string ("42"), 1..2^53-1. */
 const id = z
-  .union([z.number(), z.string().regex(/^\d+$/)], { error: "must be an integer" })
+  .union([z.number({ error: "must be an integer" }), z.string().regex(/^\d+$/, "must be an integer")], { error: "must be an integer" })
   .transform(Number)
   .pipe(
     z
       .number()
+      .max(Number.MAX_SAFE_INTEGER, "is out of range")
       .int("must be an integer")
-      .min(1, "must be a positive integer")
-      .max(Number.MAX_SAFE_INTEGER, "is out of range"),
+      .min(1, "must be a positive integer"),
   );
 
 const actionType = z
-  .union([z.number(), z.string().regex(/^\d+$/)], { error: "must be 1 (follow) or 2 (unfollow)" })
+  .union([z.number(), z.string().regex(/^\d+$/, "must be 1 (follow) or 2 (unfollow)")], { error: "must be 1 (follow) or 2 (unfollow)" })
   .transform(Number)
   .pipe(z.union([z.literal(1), z.literal(2)], { error: "must be 1 (follow) or 2 (unfollow)" }));
 

@@ -1,0 +1,291 @@
+// In-process test doubles of OUR user and relation services (the nice-grpc Client interface), and an
+// app harness: createApp with them, listening on a free loopback port. Not of etcd: discovery is a
+// fake snapshot source here; tests/gateway/server.test.ts runs the real thing against a real etcd.
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Writable } from "node:stream";
+import { Status } from "nice-grpc";
+import { ErrorInfo, RichClientError } from "nice-grpc-error-details";
+import { Registry } from "prom-client";
+import { type DiscoveryView, type GatewayDeps, type PoolSnapshot, createApp } from "../../gateway/app.ts";
+import { TokenService } from "../../platform/auth.ts";
+import { ERROR_DOMAIN, type Reason } from "../../platform/errors.ts";
+import { createLogger } from "../../platform/logger.ts";
+import { discoveryMetrics } from "../../platform/discovery/metrics.ts";
+import { type Friend, MessageDirection, type RelatedUser, type RelationStats } from "../../proto/gen/dzug/relation/v1/relation.ts";
+import type { UserProfile } from "../../proto/gen/dzug/user/v1/user.ts";
+
+export const SECRET = "test-secret-test-secret-test-secret-0123";
+export const tokens = new TokenService(SECRET, 3600);
+
+export function rpcError(method: string, code: Status, reason: string | undefined, details = "failed"): RichClientError {
+  const extra = reason ? [ErrorInfo.fromPartial({ reason, domain: ERROR_DOMAIN })] : [];
+  return new RichClientError(method, code, details, extra);
+}
+
+const fail = (method: string, code: Status, reason: Reason, details: string) => rpcError(`/dzug.${method}`, code, reason, details);
+
+/** A tiny in-memory world behaving like the services' contracts. */
+export class FakeWorld {
+  users = new Map<number, UserProfile & { password: string }>();
+  follows: Array<{ follower: number; followee: number }> = []; // newest last
+  messages = new Map<string, { text: string; from: number }>();
+  nextId = 1;
+  calls: Array<{ method: string; request: unknown; metadata?: unknown }> = [];
+  /** When set, every call of that method throws it. */
+  failNext = new Map<string, Error>();
+
+  private record(method: string, request: unknown, options?: { metadata?: { get(k: string): unknown } }) {
+    this.calls.push({ method, request, metadata: options?.metadata?.get("x-request-id") });
+    const e = this.failNext.get(method);
+    if (e) throw e;
+  }
+
+  addUser(name: string, password = "secret123", extra: Partial<UserProfile> = {}): number {
+    const id = this.nextId++;
+    this.users.set(id, {
+      id,
+      name,
+      password,
+      avatar: `https://img.example/${id}.png`,
+      backgroundImage: `https://img.example/${id}-bg.png`,
+      signature: `hi, I am ${name}`,
+      totalFavorited: 7 * id,
+      workCount: 3,
+      favoriteCount: 5,
+      ...extra,
+    });
+    return id;
+  }
+
+  profile(id: number): UserProfile {
+    const u = this.users.get(id);
+    if (!u) throw fail("user.v1.UserService/GetUser", Status.NOT_FOUND, "USER_NOT_FOUND", "user not found");
+    const { password: _password, ...p } = u;
+    return p;
+  }
+
+  stats(viewer: number, id: number): RelationStats {
+    return {
+      userId: id,
+      followCount: this.follows.filter((f) => f.follower === id).length,
+      followerCount: this.follows.filter((f) => f.followee === id).length,
+      isFollow: this.follows.some((f) => f.follower === viewer && f.followee === id),
+    };
+  }
+
+  related(viewer: number, id: number): RelatedUser {
+    return { profile: this.profile(id), stats: this.stats(viewer, id) };
+  }
+
+  // biome-ignore lint/suspicious/noExplicitAny: test double of a generated client
+  userClient(): any {
+    return {
+      register: async (req: { username?: string; password?: string }, o?: never) => {
+        this.record("register", req, o);
+        if ([...this.users.values()].some((u) => u.name === req.username)) {
+          throw fail("user.v1.UserService/Register", Status.ALREADY_EXISTS, "USERNAME_TAKEN", "username taken");
+        }
+        const id = this.addUser(req.username ?? "", req.password ?? "");
+        return { userId: id, token: await tokens.issue(id) };
+      },
+      login: async (req: { username?: string; password?: string }, o?: never) => {
+        this.record("login", req, o);
+        const u = [...this.users.values()].find((x) => x.name === req.username);
+        if (!u) throw fail("user.v1.UserService/Login", Status.UNAUTHENTICATED, "INVALID_CREDENTIALS", "no such user");
+        if (u.password !== req.password) throw fail("user.v1.UserService/Login", Status.UNAUTHENTICATED, "INVALID_CREDENTIALS", "wrong password");
+        return { userId: u.id, token: await tokens.issue(u.id) };
+      },
+      getUser: async (req: { id?: number }, o?: never) => {
+        this.record("getUser", req, o);
+        return { user: this.profile(req.id ?? 0) };
+      },
+      getUsers: async (req: { ids?: number[] }, o?: never) => {
+        this.record("getUsers", req, o);
+        return { users: (req.ids ?? []).filter((i) => this.users.has(i)).map((i) => this.profile(i)) };
+      },
+      verifyToken: async (req: { token?: string }, o?: never) => {
+        this.record("verifyToken", req, o);
+        return { userId: await tokens.verify(req.token ?? "") };
+      },
+    };
+  }
+
+  // biome-ignore lint/suspicious/noExplicitAny: test double of a generated client
+  relationClient(): any {
+    const P = "relation.v1.RelationService";
+    return {
+      follow: async (req: { followerId: number; followeeId: number }, o?: never) => {
+        this.record("follow", req, o);
+        if (req.followerId === req.followeeId) throw fail(`${P}/Follow`, Status.INVALID_ARGUMENT, "FOLLOW_SELF", "cannot follow yourself");
+        if (!this.users.has(req.followeeId)) throw fail(`${P}/Follow`, Status.NOT_FOUND, "USER_NOT_FOUND", "no such user");
+        if (this.follows.some((f) => f.follower === req.followerId && f.followee === req.followeeId)) {
+          throw fail(`${P}/Follow`, Status.ALREADY_EXISTS, "ALREADY_FOLLOWING", "already following");
+        }
+        this.follows.push({ follower: req.followerId, followee: req.followeeId });
+        return {};
+      },
+      unfollow: async (req: { followerId: number; followeeId: number }, o?: never) => {
+        this.record("unfollow", req, o);
+        const i = this.follows.findIndex((f) => f.follower === req.followerId && f.followee === req.followeeId);
+        if (i < 0) throw fail(`${P}/Unfollow`, Status.FAILED_PRECONDITION, "NOT_FOLLOWING", "not following");
+        this.follows.splice(i, 1);
+        return {};
+      },
+      listFollowing: async (req: { userId: number; viewerId: number }, o?: never) => {
+        this.record("listFollowing", req, o);
+        const ids = this.follows.filter((f) => f.follower === req.userId).map((f) => f.followee).reverse();
+        return { users: ids.map((id) => this.related(req.viewerId, id)) };
+      },
+      listFollowers: async (req: { userId: number; viewerId: number }, o?: never) => {
+        this.record("listFollowers", req, o);
+        const ids = this.follows.filter((f) => f.followee === req.userId).map((f) => f.follower).reverse();
+        return { users: ids.map((id) => this.related(req.viewerId, id)) };
+      },
+      listFriends: async (req: { userId: number; viewerId: number }, o?: never) => {
+        this.record("listFriends", req, o);
+        const ids = this.follows
+          .filter((f) => f.follower === req.userId && this.follows.some((g) => g.follower === f.followee && g.followee === req.userId))
+          .map((f) => f.followee)
+          .reverse();
+        const friends: Friend[] = ids.map((id) => {
+          const m = this.messages.get(`${Math.min(id, req.userId)}-${Math.max(id, req.userId)}`);
+          return {
+            user: this.related(req.viewerId, id),
+            message: m?.text ?? "",
+            direction: !m
+              ? MessageDirection.MESSAGE_DIRECTION_UNSPECIFIED
+              : m.from === req.viewerId
+                ? MessageDirection.MESSAGE_DIRECTION_SENT
+                : MessageDirection.MESSAGE_DIRECTION_RECEIVED,
+          };
+        });
+        return { friends };
+      },
+      getRelationStats: async (req: { viewerId: number; userIds: number[] }, o?: never) => {
+        this.record("getRelationStats", req, o);
+        return { stats: req.userIds.map((id) => this.stats(req.viewerId, id)) };
+      },
+    };
+  }
+}
+
+export function instance(service: string, id: string, over: Partial<PoolSnapshot["instances"][number]["record"]> = {}, picks = 0, state = "READY") {
+  return {
+    record: { id, service, address: "127.0.0.1:50051", version: "0.1.0", weight: 100, zone: "", startedAt: "2026-01-01T00:00:00.000Z", ...over },
+    picks,
+    state,
+  };
+}
+
+/** Discovery as the gateway sees it, settable by the test. */
+export class FakeDiscovery implements DiscoveryView {
+  pools: PoolSnapshot[] = [
+    { service: "user", stale: false, ready: true, strategy: "random", instances: [instance("user", "user-a")] },
+    { service: "relation", stale: false, ready: true, strategy: "random", instances: [instance("relation", "relation-a")] },
+  ];
+  snapshot(): PoolSnapshot[] {
+    return this.pools;
+  }
+}
+
+export interface TestApp {
+  url: string;
+  world: FakeWorld;
+  discovery: FakeDiscovery;
+  metrics: Registry;
+  logs: string[];
+  shutdown: { value: boolean };
+  close(): Promise<void>;
+}
+
+export async function startTestApp(opts: Partial<Pick<GatewayDeps, "bodyLimitBytes" | "tracing">> = {}): Promise<TestApp> {
+  const world = new FakeWorld();
+  const discovery = new FakeDiscovery();
+  const metrics = new Registry();
+  discoveryMetrics(metrics).picks.inc({ service: "user", instance: "user-a", strategy: "random" });
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      logs.push(String(chunk));
+      cb();
+    },
+  });
+  const logger = createLogger({ level: "debug", service: "gateway", instance: "test", destination: sink });
+  const shutdown = { value: false };
+  const app = createApp({
+    user: world.userClient(),
+    relation: world.relationClient(),
+    tokens,
+    discovery,
+    logger,
+    metrics,
+    bodyLimitBytes: opts.bodyLimitBytes ?? 4096,
+    shuttingDown: () => shutdown.value,
+    tracing: opts.tracing ?? false,
+  });
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, "127.0.0.1", () => resolve(s));
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    world,
+    discovery,
+    metrics,
+    logs,
+    shutdown,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+export interface Answer {
+  status: number;
+  headers: Headers;
+  // biome-ignore lint/suspicious/noExplicitAny: JSON bodies checked field by field
+  body: any;
+  text: string;
+}
+
+export async function call(url: string, init: RequestInit = {}): Promise<Answer> {
+  const res = await fetch(url, init);
+  const text = await res.text();
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  return { status: res.status, headers: res.headers, body, text };
+}
+
+export const form = (o: Record<string, string>) => ({
+  headers: { "content-type": "application/x-www-form-urlencoded" },
+  body: new URLSearchParams(o).toString(),
+});
+
+export const json = (o: unknown) => ({ headers: { "content-type": "application/json" }, body: JSON.stringify(o) });
+
+export function multipart(o: Record<string, string>): { body: FormData } {
+  const fd = new FormData();
+  for (const [k, v] of Object.entries(o)) fd.append(k, v);
+  return { body: fd };
+}
+
+export const USER_FIELDS = [
+  "id",
+  "name",
+  "follow_count",
+  "follower_count",
+  "is_follow",
+  "avatar",
+  "background_image",
+  "signature",
+  "total_favorited",
+  "work_count",
+  "favorite_count",
+].sort();
