@@ -25,6 +25,7 @@ import { PanelBuilder as TimeseriesPanelBuilder } from "@grafana/grafana-foundat
 
 export const DASHBOARD_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "..", "charts", "dzug", "dashboards");
 
+// biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana (not JS) interpolates the data source variable.
 const DS = { type: "prometheus", uid: "${datasource}" };
 const SVC = 'service=~"$service"';
 
@@ -48,7 +49,9 @@ function timeseries(title: string, description: string, unit: string): Timeserie
         .showLegend(true)
         .calcs(["mean", "lastNotNull", "max"]),
     )
-    .tooltip(new common.VizTooltipOptionsBuilder().mode(common.TooltipDisplayMode.Multi).sort(common.SortOrder.Descending));
+    .tooltip(
+      new common.VizTooltipOptionsBuilder().mode(common.TooltipDisplayMode.Multi).sort(common.SortOrder.Descending),
+    );
 }
 
 function stat(title: string, description: string, unit: string): StatPanelBuilder {
@@ -82,7 +85,9 @@ function labelVariable(name: string, label: string, metric: string): QueryVariab
 export function balancingDashboard(): DashboardBuilder {
   return new DashboardBuilder("dzug / Client-side balancing")
     .uid("dzug-balancing")
-    .description("How callers spread RPCs over the instances they discover in etcd: picks, shares, retries, failures, latency per instance.")
+    .description(
+      "How callers spread RPCs over the instances they discover in etcd: picks, shares, retries, failures, latency per instance.",
+    )
     .tags(["dzug", "grpc", "etcd", "generated"])
     .editable()
     .refresh("10s")
@@ -102,7 +107,10 @@ export function balancingDashboard(): DashboardBuilder {
         .maxPerRow(2)
         .gridPos({ h: 9, w: 12, x: 0, y: 1 })
         .withTarget(
-          query(`sum by (service, instance) (rate(dzug_balancer_picks_total{${SVC}}[1m]))`, "{{service}} → {{instance}}"),
+          query(
+            `sum by (service, instance) (rate(dzug_balancer_picks_total{${SVC}}[1m]))`,
+            "{{service}} → {{instance}}",
+          ),
         ),
     )
     .withPanel(
@@ -141,24 +149,44 @@ export function balancingDashboard(): DashboardBuilder {
       stat("Registrations (1h)", "Registrar events: registered, lost (lease expired), reregistered.", "short")
         .gridPos({ h: 4, w: 6, x: 6, y: 19 })
         .withTarget(
-          query(`sum by (service, outcome) (increase(dzug_discovery_registrations_total{${SVC}}[1h]))`, "{{service}} {{outcome}}"),
+          query(
+            `sum by (service, outcome) (increase(dzug_discovery_registrations_total{${SVC}}[1h]))`,
+            "{{service}} {{outcome}}",
+          ),
         ),
     )
     .withPanel(
-      timeseries("Retries per second", "Attempts the balancer retried on another instance, by service and method.", "reqps")
+      timeseries(
+        "Retries per second",
+        "Attempts the balancer retried on another instance, by service and method.",
+        "reqps",
+      )
         .gridPos({ h: 8, w: 12, x: 0, y: 23 })
-        .withTarget(query(`sum by (service, method) (rate(dzug_balancer_retries_total{${SVC}}[1m]))`, "{{service}} {{method}}")),
+        .withTarget(
+          query(`sum by (service, method) (rate(dzug_balancer_retries_total{${SVC}}[1m]))`, "{{service}} {{method}}"),
+        ),
     )
     .withPanel(
-      timeseries("Failed picks per second", "Calls that failed after every attempt (or found no instance), by service, method and code.", "reqps")
+      timeseries(
+        "Failed picks per second",
+        "Calls that failed after every attempt (or found no instance), by service, method and code.",
+        "reqps",
+      )
         .gridPos({ h: 8, w: 12, x: 12, y: 23 })
         .withTarget(
-          query(`sum by (service, method, code) (rate(dzug_balancer_failures_total{${SVC}}[1m]))`, "{{service}} {{method}} {{code}}"),
+          query(
+            `sum by (service, method, code) (rate(dzug_balancer_failures_total{${SVC}}[1m]))`,
+            "{{service}} {{method}} {{code}}",
+          ),
         ),
     )
     .withRow(new RowBuilder("RPC latency"))
     .withPanel(
-      timeseries("RPC latency p99 per instance", "Client-side p99 of dzug_rpc_client_duration_seconds per picked instance: a slow instance stands out.", "s")
+      timeseries(
+        "RPC latency p99 per instance",
+        "Client-side p99 of dzug_rpc_client_duration_seconds per picked instance: a slow instance stands out.",
+        "s",
+      )
         .gridPos({ h: 9, w: 12, x: 0, y: 32 })
         .withTarget(
           query(
@@ -178,7 +206,11 @@ export function balancingDashboard(): DashboardBuilder {
         ),
     )
     .withPanel(
-      timeseries("Server-side latency p99 by method", "p99 of dzug_rpc_server_duration_seconds as the services measure it.", "s")
+      timeseries(
+        "Server-side latency p99 by method",
+        "p99 of dzug_rpc_server_duration_seconds as the services measure it.",
+        "s",
+      )
         .gridPos({ h: 9, w: 24, x: 0, y: 41 })
         .withTarget(
           query(
@@ -211,7 +243,10 @@ export function gatewayDashboard(): DashboardBuilder {
       timeseries("Errors by route", "5xx responses per second by route and status.", "reqps")
         .gridPos({ h: 9, w: 12, x: 12, y: 1 })
         .withTarget(
-          query(`sum by (route, status) (rate(dzug_http_requests_total{${route}, status=~"5.."}[1m]))`, "{{route}} {{status}}"),
+          query(
+            `sum by (route, status) (rate(dzug_http_requests_total{${route}, status=~"5.."}[1m]))`,
+            "{{route}} {{status}}",
+          ),
         ),
     )
     .withPanel(

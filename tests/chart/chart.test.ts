@@ -1,0 +1,347 @@
+// charts/dzug: lint, render with every values variant, validate each object against the Kubernetes
+// (and Prometheus Operator / Gateway API) schemas, and check what the chart promises.
+// One `helm lint` and one `helm template` per values file, all run concurrently.
+import assert from "node:assert/strict";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { before, describe, test } from "node:test";
+import {
+  CHART,
+  documentedEnvNames,
+  find,
+  helm,
+  type K8sObject,
+  NAMESPACE,
+  parseManifests,
+  podSpecOf,
+  REPO_ROOT,
+  render,
+  validateObject,
+  valuesCases,
+} from "./helpers.ts";
+
+const cases = valuesCases();
+const rendered = new Map<string, K8sObject[]>();
+const ARCH = readFileSync(join(REPO_ROOT, "docs", "architecture.md"), "utf8");
+const WORKLOADS = ["user", "relation", "gateway"] as const;
+
+before(async () => {
+  await Promise.all(cases.map(async (c) => rendered.set(c.name, await render(c.args))));
+});
+
+function objects(name: string): K8sObject[] {
+  const o = rendered.get(name);
+  assert.ok(o, `${name} was not rendered`);
+  return o;
+}
+
+function envOf(container: any): Map<string, any> {
+  return new Map((container.env ?? []).map((e: any) => [e.name, e]));
+}
+
+describe("helm lint --strict", () => {
+  test("passes with the default values and every ci/*-values.yaml", async () => {
+    const results = await Promise.all(cases.map((c) => helm(["lint", "--strict", CHART, ...c.args])));
+    results.forEach((r, i) => {
+      assert.equal(r.code, 0, `lint with ${cases[i]?.name}:\n${r.stdout}\n${r.stderr}`);
+    });
+  });
+});
+
+describe("rendered objects", () => {
+  test("every object validates against its schema", async () => {
+    const problems: string[] = [];
+    for (const c of cases) {
+      for (const obj of objects(c.name)) problems.push(...(await validateObject(obj)).map((p) => `[${c.name}] ${p}`));
+    }
+    assert.deepEqual(problems, []);
+  });
+
+  test("the everything-on variant renders each optional kind", () => {
+    const kinds = new Set(objects("full-values.yaml").map((o) => o.kind));
+    for (const k of [
+      "Ingress",
+      "HTTPRoute",
+      "ServiceMonitor",
+      "PodMonitor",
+      "NetworkPolicy",
+      "HorizontalPodAutoscaler",
+    ]) {
+      assert.ok(kinds.has(k), `full-values.yaml renders no ${k}`);
+    }
+    const ing = find(objects("full-values.yaml"), "Ingress", "dzug-gateway");
+    assert.equal(ing.spec.tls[0].secretName, "dzug-tls");
+    assert.equal(ing.spec.rules[0].host, "dzug.example.com");
+    const route = find(objects("full-values.yaml"), "HTTPRoute", "dzug-gateway");
+    assert.equal(route.spec.rules[0].backendRefs[0].name, "dzug-gateway");
+    for (const m of objects("full-values.yaml").filter((o) => o.kind === "ServiceMonitor" || o.kind === "PodMonitor")) {
+      assert.equal(m.metadata.labels?.release, "kube-prometheus-stack");
+      const eps = m.spec.endpoints ?? m.spec.podMetricsEndpoints;
+      for (const ep of eps) assert.equal(ep.honorLabels, true, "dzug's own service/instance labels must win");
+    }
+  });
+
+  test("names are unique per kind", () => {
+    for (const c of cases) {
+      const seen = new Set<string>();
+      for (const o of objects(c.name)) {
+        const key = `${o.kind}/${o.metadata.namespace ?? ""}/${o.metadata.name}`;
+        assert.ok(!seen.has(key), `[${c.name}] duplicate ${key}`);
+        seen.add(key);
+      }
+    }
+  });
+});
+
+describe("etcd", () => {
+  test("StatefulSet: replicas, Parallel, initial cluster from the replica count, probes on the metrics listener", () => {
+    for (const [name, replicas] of [
+      ["default", 3],
+      ["minimal-values.yaml", 1],
+      ["full-values.yaml", 5],
+    ] as const) {
+      const objs = objects(name);
+      const sts = find(objs, "StatefulSet", "dzug-etcd");
+      assert.equal(sts.spec.replicas, replicas);
+      assert.equal(sts.spec.podManagementPolicy, "Parallel");
+      const c = sts.spec.template.spec.containers[0];
+      assert.match(c.image, /^(gcr\.io\/etcd-development|quay\.io\/coreos)\/etcd:v3\.5\.\d+$/);
+      const initial = c.args.find((a: string) => a.startsWith("--initial-cluster="));
+      const members = initial.slice("--initial-cluster=".length).split(",");
+      assert.equal(members.length, replicas);
+      members.forEach((m: string, i: number) => {
+        assert.equal(m, `dzug-etcd-${i}=http://dzug-etcd-${i}.dzug-etcd-headless.${NAMESPACE}.svc.cluster.local:2380`);
+      });
+      assert.ok(c.args.includes("--listen-metrics-urls=http://0.0.0.0:2381"));
+      assert.deepEqual(c.readinessProbe.httpGet, { path: "/readyz", port: "metrics" });
+      assert.deepEqual(c.livenessProbe.httpGet, { path: "/livez", port: "metrics" });
+      assert.equal(c.ports.find((p: any) => p.name === "metrics").containerPort, 2381);
+      const svc = find(objs, "Service", "dzug-etcd-headless");
+      assert.equal(svc.spec.clusterIP, "None");
+      assert.equal(svc.spec.publishNotReadyAddresses, true);
+      assert.equal(sts.spec.serviceName, "dzug-etcd-headless");
+      // The services dial every member.
+      const user = find(objs, "Deployment", "dzug-user").spec.template.spec.containers[0];
+      const endpoints = envOf(user).get("DZUG_ETCD_ENDPOINTS").value.split(",");
+      assert.equal(endpoints.length, replicas);
+    }
+    const sts = find(objects("default"), "StatefulSet", "dzug-etcd");
+    assert.equal(sts.spec.volumeClaimTemplates[0].spec.resources.requests.storage, "1Gi");
+    assert.ok(sts.spec.template.spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution);
+    assert.equal(find(objects("default"), "PodDisruptionBudget", "dzug-etcd").spec.minAvailable, 2);
+    const full = find(objects("full-values.yaml"), "StatefulSet", "dzug-etcd");
+    assert.equal(full.spec.volumeClaimTemplates[0].spec.storageClassName, "fast-ssd");
+  });
+});
+
+describe("PostgreSQL and secrets", () => {
+  test("in-cluster PostgreSQL with a generated password Secret by default", () => {
+    const objs = objects("default");
+    const sts = find(objs, "StatefulSet", "dzug-postgresql");
+    assert.match(sts.spec.template.spec.containers[0].image, /^postgres:16\.\d+$/);
+    assert.ok(sts.spec.volumeClaimTemplates[0]);
+    const secret = find(objs, "Secret", "dzug-database");
+    const url = Buffer.from(secret.data["database-url"], "base64").toString();
+    const password = Buffer.from(secret.data["postgres-password"], "base64").toString();
+    assert.equal(url, `postgres://dzug:${password}@dzug-postgresql.${NAMESPACE}.svc.cluster.local:5432/dzug`);
+    assert.equal(secret.metadata.annotations?.["helm.sh/resource-policy"], "keep");
+  });
+
+  test("external url or existing Secret: no PostgreSQL, services read DZUG_DATABASE_URL from the right Secret", () => {
+    const minimal = objects("minimal-values.yaml");
+    assert.ok(!minimal.some((o) => o.kind === "StatefulSet" && o.metadata.name === "dzug-postgresql"));
+    assert.equal(
+      find(minimal, "Secret", "dzug-database").stringData["database-url"],
+      "postgres://dzug:dzug@postgres.example.internal:5432/dzug",
+    );
+    const ext = objects("external-secret-values.yaml");
+    assert.ok(!ext.some((o) => o.kind === "StatefulSet" && o.metadata.name === "dzug-postgresql"));
+    assert.ok(!ext.some((o) => o.kind === "Secret" && o.metadata.name === "dzug-database"));
+    const ref = envOf(find(ext, "Deployment", "dzug-relation").spec.template.spec.containers[0]).get(
+      "DZUG_DATABASE_URL",
+    );
+    assert.deepEqual(ref.valueFrom.secretKeyRef, { name: "dzug-db", key: "url" });
+  });
+
+  test("JWT secret: generated once (lookup) or auth.existingSecret; only user and gateway get it", () => {
+    const def = objects("default");
+    const secret = find(def, "Secret", "dzug-auth");
+    assert.ok(Buffer.from(secret.data["jwt-secret"], "base64").length >= 32);
+    const tpl = readFileSync(join(CHART, "templates", "secrets.yaml"), "utf8");
+    assert.match(tpl, /lookup "v1" "Secret"/);
+    for (const [name, expected] of [
+      ["default", { name: "dzug-auth", key: "jwt-secret" }],
+      ["full-values.yaml", { name: "dzug-jwt", key: "secret" }],
+    ] as const) {
+      const objs = objects(name);
+      for (const w of WORKLOADS) {
+        const env = envOf(find(objs, "Deployment", `dzug-${w}`).spec.template.spec.containers[0]);
+        if (w === "relation") assert.ok(!env.has("DZUG_AUTH_JWT_SECRET"));
+        else assert.deepEqual(env.get("DZUG_AUTH_JWT_SECRET").valueFrom.secretKeyRef, expected);
+      }
+    }
+    assert.ok(!objects("full-values.yaml").some((o) => o.kind === "Secret" && o.metadata.name === "dzug-auth"));
+  });
+});
+
+describe("user, relation, gateway Deployments", () => {
+  test("commands, env, probes, grace period, hardening and scrape annotations", () => {
+    const documented = documentedEnvNames(ARCH);
+    for (const c of cases) {
+      const objs = objects(c.name);
+      for (const w of WORKLOADS) {
+        const dep = find(objs, "Deployment", `dzug-${w}`);
+        const pod = podSpecOf(dep);
+        const ctr = pod.containers[0];
+        const main = w === "gateway" ? "gateway/main.ts" : `services/${w}/main.ts`;
+        assert.deepEqual([...ctr.command, ...ctr.args], ["node", main], `[${c.name}] ${w} command`);
+        const env = envOf(ctr);
+        for (const name of env.keys()) {
+          if (name.startsWith("DZUG_")) assert.ok(documented.has(name), `[${c.name}] ${w} sets undocumented ${name}`);
+        }
+        const drain = Number(env.get("DZUG_SHUTDOWN_DRAIN_TIMEOUT_MS").value);
+        assert.ok(pod.terminationGracePeriodSeconds * 1000 > drain, `[${c.name}] ${w} grace <= drain`);
+        assert.equal(pod.securityContext.runAsNonRoot, true);
+        assert.equal(pod.securityContext.runAsUser, 10001);
+        assert.equal(pod.securityContext.seccompProfile.type, "RuntimeDefault");
+        assert.equal(ctr.securityContext.readOnlyRootFilesystem, true);
+        assert.equal(ctr.securityContext.allowPrivilegeEscalation, false);
+        assert.deepEqual(ctr.securityContext.capabilities.drop, ["ALL"]);
+        assert.ok(ctr.volumeMounts.some((m: any) => m.mountPath === "/tmp"));
+        assert.ok(pod.volumes.some((v: any) => v.name === "tmp" && v.emptyDir));
+        if (w === "gateway") {
+          assert.deepEqual(ctr.livenessProbe.httpGet, { path: "/healthz", port: "http" });
+          assert.deepEqual(ctr.readinessProbe.httpGet, { path: "/readyz", port: "http" });
+        } else {
+          assert.deepEqual(ctr.livenessProbe.grpc, { port: 50051 });
+          assert.deepEqual(ctr.readinessProbe.grpc, { port: 50051 });
+          assert.deepEqual(env.get("DZUG_DISCOVERY_ADVERTISE_HOST").valueFrom, {
+            fieldRef: { fieldPath: "status.podIP" },
+          });
+          assert.ok(env.has("DZUG_DATABASE_URL"));
+        }
+        const ann = dep.spec.template.metadata.annotations ?? {};
+        if (c.name !== "minimal-values.yaml") {
+          assert.equal(ann["prometheus.io/scrape"], "true");
+          assert.equal(ann["prometheus.io/port"], w === "gateway" ? "8080" : "9464");
+          assert.equal(ann["prometheus.io/path"], "/metrics");
+        }
+        // Service targetPorts name container ports.
+        const svc = find(objs, "Service", `dzug-${w}`);
+        const portNames = new Set(ctr.ports.map((p: any) => p.name));
+        for (const p of svc.spec.ports)
+          assert.ok(portNames.has(p.targetPort), `[${c.name}] ${w} Service targets ${p.targetPort}`);
+      }
+    }
+  });
+
+  test("replicas default to 2, PDBs exist, HPA replaces replicas when enabled", () => {
+    for (const w of WORKLOADS) {
+      assert.equal(find(objects("default"), "Deployment", `dzug-${w}`).spec.replicas, 2);
+      assert.ok(find(objects("default"), "PodDisruptionBudget", `dzug-${w}`));
+      const full = objects("full-values.yaml");
+      assert.equal(find(full, "Deployment", `dzug-${w}`).spec.replicas, undefined);
+      assert.equal(find(full, "HorizontalPodAutoscaler", `dzug-${w}`).spec.scaleTargetRef.name, `dzug-${w}`);
+    }
+  });
+});
+
+describe("NetworkPolicy", () => {
+  test("etcd, PostgreSQL and the gRPC services admit only release pods (plus metrics scrapers)", () => {
+    const full = objects("full-values.yaml");
+    for (const name of ["dzug-etcd", "dzug-user", "dzug-relation"]) {
+      const np = find(full, "NetworkPolicy", name);
+      const first = np.spec.ingress[0];
+      assert.deepEqual(first.from, [{ podSelector: { matchLabels: { "app.kubernetes.io/instance": "dzug" } } }]);
+      const scrape = np.spec.ingress.at(-1);
+      assert.deepEqual(scrape.ports, [{ port: "metrics", protocol: "TCP" }]);
+    }
+    assert.ok(!objects("default").some((o) => o.kind === "NetworkPolicy"));
+  });
+});
+
+describe("values.schema.json", () => {
+  test("rejects a misspelt top-level key and a nested one", async () => {
+    const [top, nested, good] = await Promise.all([
+      helm(["template", "x", CHART, "--set", "replicaCount_typo=1"]),
+      helm(["template", "x", CHART, "--set", "etcd.persistence.sise=2Gi"]),
+      helm(["template", "x", CHART, "--set", "etcd.persistence.size=2Gi"]),
+    ]);
+    assert.notEqual(top.code, 0);
+    assert.match(top.stderr, /replicaCount_typo/);
+    assert.notEqual(nested.code, 0);
+    assert.match(nested.stderr, /sise/);
+    assert.equal(good.code, 0, good.stderr);
+  });
+
+  test("sets additionalProperties: false on every object with properties", () => {
+    const schema = JSON.parse(readFileSync(join(CHART, "values.schema.json"), "utf8"));
+    const loose: string[] = [];
+    const walk = (s: any, path: string) => {
+      if (!s || typeof s !== "object") return;
+      if (s.properties) {
+        if (s.additionalProperties !== false) loose.push(path || "(root)");
+        for (const [k, v] of Object.entries(s.properties)) walk(v, `${path}.${k}`);
+      }
+      if (s.items) walk(s.items, `${path}[]`);
+    };
+    walk(schema, "");
+    assert.deepEqual(loose, []);
+  });
+});
+
+describe("helm tests and NOTES", () => {
+  test("test pods: gateway call, gRPC health of each service, etcd endpoint health", () => {
+    const tests = objects("default").filter((o) => o.metadata.annotations?.["helm.sh/hook"] === "test");
+    const byName = new Map(tests.map((t) => [t.metadata.name, t]));
+    const gw = byName.get("dzug-test-gateway");
+    assert.ok(gw);
+    assert.match(gw.spec.containers[0].args[0], /\/readyz/);
+    assert.match(gw.spec.containers[0].args[0], /douyin\/user\/register/);
+    const grpc = byName.get("dzug-test-grpc-health");
+    assert.ok(grpc);
+    assert.deepEqual(
+      grpc.spec.containers.map((c: any) => c.args[0]),
+      ["-addr=dzug-user:50051", "-addr=dzug-relation:50051"],
+    );
+    for (const c of grpc.spec.containers) assert.match(c.image, /:v\d+\.\d+\.\d+$/);
+    const etcd = byName.get("dzug-test-etcd");
+    assert.ok(etcd);
+    assert.deepEqual(etcd.spec.containers[0].args.slice(-2), ["endpoint", "health"]);
+  });
+
+  test("NOTES tell how to reach the API and Grafana", async () => {
+    // `helm install --dry-run` needs a cluster; render NOTES.txt as a named template in a copy of the chart.
+    const copy = mkdtempSync(join(tmpdir(), "dzug-notes-"));
+    try {
+      cpSync(CHART, copy, { recursive: true });
+      const notes = readFileSync(join(copy, "templates", "NOTES.txt"), "utf8");
+      rmSync(join(copy, "templates", "NOTES.txt"));
+      writeFileSync(
+        join(copy, "templates", "_notes_preview.tpl"),
+        `{{- define "notes.preview" -}}\n${notes}\n{{- end -}}\n`,
+      );
+      writeFileSync(join(copy, "templates", "notes-preview.yaml"), 'notes: {{ include "notes.preview" . | toJson }}\n');
+      const r = await helm([
+        "template",
+        "dzug",
+        copy,
+        "-n",
+        NAMESPACE,
+        "-f",
+        join(CHART, "ci", "full-values.yaml"),
+        "--show-only",
+        "templates/notes-preview.yaml",
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      const text = (parseManifests(r.stdout)[0] as unknown as { notes: string }).notes;
+      assert.match(text, /https:\/\/dzug\.example\.com\/readyz/);
+      assert.match(text, /port-forward svc\/dzug-gateway 8080:8080/);
+      assert.match(text, /Grafana/);
+      assert.match(text, /port-forward svc\/kube-prometheus-stack-grafana 3000:80/);
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
+  });
+});
