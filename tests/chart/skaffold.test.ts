@@ -22,7 +22,7 @@ test("skaffold.yaml validates against the skaffold v4beta14 schema", (t) => {
   assert.equal(skaffold.apiVersion, "skaffold/v4beta14");
   assert.ok(validate(skaffold), JSON.stringify(validate.errors, null, 2));
   // A misspelt key is rejected too (the schema forbids additional properties).
-  const typo = structuredClone(skaffold);
+  const typo = structuredClone(skaffold) as any;
   typo.deploy.helm.releases[0].chartPth = "charts/dzug";
   assert.equal(validate(typo), false);
 });
