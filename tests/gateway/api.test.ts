@@ -28,13 +28,13 @@ const post = (path: string, init: RequestInit = {}) => call(t.url + path, { meth
 const get = (path: string, init: RequestInit = {}) => call(t.url + path, init);
 
 /** node:http, because fetch refuses a body on GET. */
-function rawRequest(method: string, path: string, init: { headers: Record<string, string>; body: string }): Promise<{ status: number; body: any }> {
+function rawRequest(method: string, path: string, init: { headers: Record<string, string>; body: string }): Promise<{ status: number; body: any; text: string }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(`${t.url}${path}`, { method, headers: { ...init.headers, "content-length": String(Buffer.byteLength(init.body)) } }, (res) => {
       let text = "";
       res.setEncoding("utf8");
       res.on("data", (c: string) => (text += c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text), text }));
     });
     req.on("error", reject);
     req.end(init.body);

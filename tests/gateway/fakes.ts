@@ -4,6 +4,7 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
+import { trace } from "@opentelemetry/api";
 import { Status } from "nice-grpc";
 import { ErrorInfo, RichClientError } from "nice-grpc-error-details";
 import { Registry } from "prom-client";
@@ -31,12 +32,13 @@ export class FakeWorld {
   follows: Array<{ follower: number; followee: number }> = []; // newest last
   messages = new Map<string, { text: string; from: number }>();
   nextId = 1;
-  calls: Array<{ method: string; request: unknown; metadata?: unknown }> = [];
+  calls: Array<{ method: string; request: unknown; metadata?: unknown; spanId?: string; traceId?: string }> = [];
   /** When set, every call of that method throws it. */
   failNext = new Map<string, Error>();
 
   private record(method: string, request: unknown, options?: { metadata?: { get(k: string): unknown } }) {
-    this.calls.push({ method, request, metadata: options?.metadata?.get("x-request-id") });
+    const span = trace.getActiveSpan()?.spanContext();
+    this.calls.push({ method, request, metadata: options?.metadata?.get("x-request-id"), spanId: span?.spanId, traceId: span?.traceId });
     const e = this.failNext.get(method);
     if (e) throw e;
   }

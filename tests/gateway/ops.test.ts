@@ -1,0 +1,134 @@
+// Operations endpoints of the gateway: /healthz, /readyz, /metrics, /_dzug/status.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { call, instance, startTestApp, type TestApp, tokens } from "./fakes.ts";
+
+let t: TestApp;
+before(async () => {
+  t = await startTestApp();
+});
+after(() => t.close());
+
+test("/healthz answers 200 JSON", async () => {
+  const r = await call(`${t.url}/healthz/`);
+  assert.equal(r.status, 200);
+  assert.equal(r.body.status_code, 0);
+});
+
+test("/readyz: 200 with an instance of user and relation; 503 with reasons otherwise and while shutting down", async () => {
+  const ok = await call(`${t.url}/readyz`);
+  assert.equal(ok.status, 200, ok.text);
+  assert.equal(ok.body.status_code, 0);
+
+  const [user, relation] = t.discovery.pools;
+  assert.ok(user && relation);
+  const saved = relation.instances;
+  relation.instances = [];
+  let r = await call(`${t.url}/readyz`);
+  assert.equal(r.status, 503);
+  assert.notEqual(r.body.status_code, 0);
+  assert.match(r.body.status_msg, /relation: no live instance/);
+
+  relation.ready = false;
+  r = await call(`${t.url}/readyz`);
+  assert.match(r.body.status_msg, /relation: instance list not loaded/);
+
+  t.discovery.pools = [user];
+  r = await call(`${t.url}/readyz`);
+  assert.equal(r.status, 503);
+  assert.match(r.body.status_msg, /relation: not watched/);
+
+  // Stale but with known instances: still ready (discovery serves from the last known set), flagged.
+  t.discovery.pools = [user, { ...relation, ready: true, stale: true, instances: saved }];
+  r = await call(`${t.url}/readyz`);
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.body.stale, ["relation"]);
+
+  t.shutdown.value = true;
+  try {
+    r = await call(`${t.url}/readyz`);
+    assert.equal(r.status, 503);
+    assert.match(r.body.status_msg, /shutting down/);
+    assert.equal(r.headers.get("connection"), "close");
+  } finally {
+    t.shutdown.value = false;
+  }
+});
+
+test("/metrics: HTTP RED by route pattern (unknown paths as unmatched), plus the discovery counters", async () => {
+  const id = t.world.addUser("mia");
+  const token = await tokens.issue(id);
+  await call(`${t.url}/douyin/user/?token=${token}&user_id=${id}`);
+  await call(`${t.url}/douyin/user?token=${token}`);
+  await call(`${t.url}/douyin/user/?token=${token}&user_id=zzz`);
+  await call(`${t.url}/no/such/path/12345`);
+  const r = await call(`${t.url}/metrics`);
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get("content-type") ?? "", /^text\/plain/);
+  const m = r.text;
+  assert.match(m, /dzug_http_requests_total\{route="\/douyin\/user\/",method="GET",status="200"\} 2/);
+  assert.match(m, /dzug_http_requests_total\{route="\/douyin\/user\/",method="GET",status="400"\} 1/);
+  assert.match(m, /dzug_http_requests_total\{route="unmatched",method="GET",status="404"\} 1/);
+  assert.match(m, /dzug_http_request_duration_seconds_bucket\{le="[^"]+",route="\/douyin\/user\/",method="GET",status="200"\}/);
+  assert.match(m, /dzug_balancer_picks_total\{service="user",instance="user-a",strategy="random"\} 1/);
+  assert.doesNotMatch(m, /12345|token=|zzz/, "raw URLs never become labels");
+});
+
+test("/_dzug/status: JSON with instances, picks, share and discovery state", async () => {
+  t.discovery.pools = [
+    {
+      service: "user",
+      stale: false,
+      ready: true,
+      strategy: "weighted-random",
+      instances: [instance("user", "user-a", { weight: 300, zone: "z1" }, 75), instance("user", "user-b", { version: "0.2.0" }, 25, "TRANSIENT_FAILURE")],
+    },
+    { service: "relation", stale: true, ready: true, strategy: "random", instances: [instance("relation", "relation-a", {}, 0, "IDLE")] },
+  ];
+  for (const init of [{}, { headers: { accept: "application/json" } }]) {
+    const url = Object.keys(init).length === 0 ? `${t.url}/_dzug/status?format=json` : `${t.url}/_dzug/status`;
+    const r = await call(url, init);
+    assert.equal(r.status, 200);
+    assert.match(r.headers.get("content-type") ?? "", /^application\/json/);
+    const user = r.body.services.find((s: { service: string }) => s.service === "user");
+    assert.equal(user.discovery, "fresh");
+    assert.equal(user.strategy, "weighted-random");
+    assert.equal(user.picks, 100);
+    assert.deepEqual(
+      user.instances.map((i: Record<string, unknown>) => [i.id, i.address, i.version, i.weight, i.zone, i.state, i.picks, i.share]),
+      [
+        ["user-a", "127.0.0.1:50051", "0.1.0", 300, "z1", "READY", 75, 75],
+        ["user-b", "127.0.0.1:50051", "0.2.0", 100, "", "TRANSIENT_FAILURE", 25, 25],
+      ],
+    );
+    const relation = r.body.services.find((s: { service: string }) => s.service === "relation");
+    assert.equal(relation.discovery, "stale");
+    assert.equal(relation.instances[0].share, 0);
+  }
+});
+
+test("/_dzug/status: HTML page, self-refreshing, everything escaped", async () => {
+  const evil = `<script>alert("x")</script>`;
+  t.discovery.pools = [
+    {
+      service: "user",
+      stale: false,
+      ready: true,
+      strategy: "random",
+      instances: [instance("user", `user-${evil}`, { address: `"><img src=x onerror=alert(1)>:1`, version: "1.0'&", zone: evil }, 3)],
+    },
+  ];
+  const r = await call(`${t.url}/_dzug/status`, { headers: { accept: "text/html,application/xhtml+xml,*/*" } });
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get("content-type") ?? "", /^text\/html/);
+  assert.match(r.text, /<meta http-equiv="refresh" content="\d+">/);
+  assert.doesNotMatch(r.text, /<script|<img/);
+  assert.match(r.text, /user-&lt;script&gt;alert\(&quot;x&quot;\)&lt;\/script&gt;/);
+  assert.match(r.text, /&quot;&gt;&lt;img src=x onerror=alert\(1\)&gt;:1/);
+  assert.match(r.text, /1\.0&#39;&amp;/);
+  assert.match(r.text, /100\.0%/);
+  // relation is required but unknown: listed with no instance
+  assert.match(r.text, /relation/);
+  assert.match(r.text, /no live instance/);
+  assert.match(r.headers.get("content-security-policy") ?? "", /default-src 'none'/);
+});
