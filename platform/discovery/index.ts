@@ -6,5 +6,6 @@ export { Discovery, type DiscoveryOptions, type PoolSnapshot } from "./discovery
 export { type DiscoveryMetrics, discoveryMetrics } from "./metrics.ts";
 export { channelStateName, defaultChannelOptions, InstancePool, type PoolEntry } from "./pool.ts";
 export { decodeRecord, encodeRecord, type InstanceRecord, instanceKey, instanceRecordSchema, newInstanceId, serviceDir } from "./record.ts";
+export { etcdClientOptions, watchBackoff } from "./etcd-options.ts";
 export { Registrar, type RegistrarOptions } from "./registrar.ts";
 export { ServiceWatcher, type ServiceWatcherEvents, type ServiceWatcherOptions } from "./watcher.ts";

@@ -7,14 +7,14 @@ import { Etcd3 } from "etcd3";
 import { createServer, type Server } from "nice-grpc";
 import pino, { type Logger } from "pino";
 import { Registry } from "prom-client";
-import type { InstanceRecord } from "../../platform/discovery/index.ts";
+import { etcdClientOptions, type InstanceRecord, watchBackoff } from "../../platform/discovery/index.ts";
 import { type UserServiceImplementation, UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
 import { waitFor } from "../harness/wait.ts";
 
 export const here = dirname(fileURLToPath(import.meta.url));
 
 export function etcdClient(endpoint: string): Etcd3 {
-  return new Etcd3({ hosts: endpoint, dialTimeout: 2_000 });
+  return new Etcd3({ ...etcdClientOptions(endpoint, 2_000), faultHandling: { watchBackoff: watchBackoff(50, 500) as never } });
 }
 
 export interface CapturedLogger {
