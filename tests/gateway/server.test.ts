@@ -1,0 +1,217 @@
+// The gateway as a real process (`node gateway/main.ts`) against a real etcd, with in-process gRPC
+// stand-ins of the user and relation services registered the real way (platform Registrar). Checks
+// the wiring the app tests cannot: discovery -> balanced clients -> ErrorInfo reasons -> HTTP,
+// readiness following etcd, the status page's picks, and the graceful stop (in-flight request
+// finishes, exit 0).
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { Etcd3 } from "etcd3";
+import { createServer, type Server, Status } from "nice-grpc";
+import { errorDetailsServerMiddleware } from "nice-grpc-error-details";
+import { Registry } from "prom-client";
+import { TokenService } from "../../platform/auth.ts";
+import { Registrar } from "../../platform/discovery/index.ts";
+import { DomainError, domainErrorsMiddleware, Reason } from "../../platform/errors.ts";
+import { createLogger } from "../../platform/logger.ts";
+import { RelationServiceDefinition } from "../../proto/gen/dzug/relation/v1/relation.ts";
+import { UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
+import { EtcdProcess } from "../harness/etcd.ts";
+import { freePort } from "../harness/ports.ts";
+import { ProcessHandle, TEST_JWT_SECRET } from "../harness/system.ts";
+import { waitFor } from "../harness/wait.ts";
+
+const PREFIX = "/dzug-gw-test/services";
+const tokens = new TokenService(TEST_JWT_SECRET, 3600);
+const logger = createLogger({ level: "silent", service: "test", instance: "test" });
+
+let etcd: EtcdProcess;
+let client: Etcd3;
+let grpc: Server;
+let grpcPort: number;
+let gateway: ProcessHandle;
+let url: string;
+let logDir: string;
+const registrars: Registrar[] = [];
+let releaseSlow: (() => void) | undefined;
+
+before(async () => {
+  etcd = await EtcdProcess.start();
+  client = new Etcd3({ hosts: etcd.endpoint });
+  const names = new Map<string, number>([["ann", 1]]);
+  grpc = createServer().use(errorDetailsServerMiddleware).use(domainErrorsMiddleware(logger));
+  grpc.add(UserServiceDefinition, {
+    async register(req) {
+      if (names.has(req.username)) throw new DomainError(Status.ALREADY_EXISTS, Reason.USERNAME_TAKEN, "username taken");
+      const id = names.size + 1;
+      names.set(req.username, id);
+      return { userId: id, token: await tokens.issue(id) };
+    },
+    async login() {
+      throw new DomainError(Status.UNAUTHENTICATED, Reason.INVALID_CREDENTIALS, "invalid credentials");
+    },
+    async getUser(req) {
+      if (req.id === 99) await new Promise<void>((resolve) => (releaseSlow = resolve));
+      if (req.id > names.size && req.id !== 99) throw new DomainError(Status.NOT_FOUND, Reason.USER_NOT_FOUND, "no such user");
+      return { user: { id: req.id, name: `u${req.id}`, avatar: "", backgroundImage: "", signature: "", totalFavorited: 0, workCount: 0, favoriteCount: 0 } };
+    },
+    async getUsers() {
+      return { users: [] };
+    },
+    async verifyToken(req) {
+      return { userId: await tokens.verify(req.token) };
+    },
+  });
+  grpc.add(RelationServiceDefinition, {
+    async follow() {
+      return {};
+    },
+    async unfollow() {
+      throw new DomainError(Status.FAILED_PRECONDITION, Reason.NOT_FOLLOWING, "not following");
+    },
+    async listFollowing() {
+      return { users: [] };
+    },
+    async listFollowers() {
+      return { users: [] };
+    },
+    async listFriends() {
+      return { friends: [] };
+    },
+    async getRelationStats(req) {
+      return { stats: req.userIds.map((userId) => ({ userId, followCount: 2, followerCount: 3, isFollow: false })) };
+    },
+  });
+  grpcPort = await grpc.listen("127.0.0.1:0");
+
+  const port = await freePort();
+  url = `http://127.0.0.1:${port}`;
+  logDir = mkdtempSync(join(tmpdir(), "dzug-gw-"));
+  gateway = new ProcessHandle(
+    "gateway",
+    "gateway/main.ts",
+    {
+      DZUG_ETCD_ENDPOINTS: etcd.endpoint,
+      DZUG_DISCOVERY_PREFIX: PREFIX,
+      DZUG_HTTP_HOST: "127.0.0.1",
+      DZUG_HTTP_PORT: String(port),
+      DZUG_AUTH_JWT_SECRET: TEST_JWT_SECRET,
+      DZUG_SERVICES_USER_STRATEGY: "round-robin",
+      DZUG_SHUTDOWN_PROPAGATION_DELAY_MS: "500",
+      DZUG_SHUTDOWN_DRAIN_TIMEOUT_MS: "5000",
+      DZUG_LOG_LEVEL: "info",
+    },
+    logDir,
+  );
+  await waitFor(
+    async () => {
+      if (!gateway.running) throw new Error(`gateway exited:\n${gateway.logs()}`);
+      return (await fetch(`${url}/healthz`)).ok;
+    },
+    { timeoutMs: 20_000, message: "gateway listening" },
+  );
+});
+
+after(async () => {
+  releaseSlow?.();
+  if (gateway?.running) await gateway.stop("SIGKILL");
+  await Promise.all(registrars.map((r) => r.stop()));
+  await grpc?.shutdown();
+  client?.close();
+  await etcd?.destroy();
+  if (logDir) rmSync(logDir, { recursive: true, force: true });
+});
+
+async function api(path: string, init: RequestInit = {}) {
+  const res = await fetch(url + path, init);
+  // biome-ignore lint/suspicious/noExplicitAny: JSON bodies checked field by field
+  return { status: res.status, body: (await res.json()) as any };
+}
+
+function register(service: "user" | "relation"): Promise<void> {
+  const r = new Registrar({
+    etcd: client,
+    prefix: PREFIX,
+    ttlSeconds: 5,
+    logger,
+    metrics: new Registry(),
+    record: { id: `${service}-test-1`, service, address: `127.0.0.1:${grpcPort}`, version: "9.9.9", weight: 100, zone: "", startedAt: new Date().toISOString() },
+  });
+  registrars.push(r);
+  return r.start();
+}
+
+test("without service instances: /readyz 503 naming them, API calls 503 JSON", async () => {
+  const ready = await api("/readyz");
+  assert.equal(ready.status, 503);
+  assert.match(ready.body.status_msg, /user: no live instance/);
+  assert.match(ready.body.status_msg, /relation: no live instance/);
+  const r = await api("/douyin/user/register/?username=zoe&password=secret123", { method: "POST" });
+  assert.equal(r.status, 503);
+  assert.notEqual(r.body.status_code, 0);
+  assert.equal(r.body.user_id, 0);
+  assert.equal(r.body.token, "");
+});
+
+test("with instances registered in etcd: ready, calls balanced to them, reasons mapped", async () => {
+  await register("user");
+  await waitFor(async () => (await api("/readyz")).status === 503 && (await api("/readyz")).body.status_msg.includes("relation"), {
+    timeoutMs: 10_000,
+    message: "only relation missing",
+  });
+  await register("relation");
+  await waitFor(async () => (await api("/readyz")).status === 200, { timeoutMs: 10_000, message: "gateway ready" });
+
+  const reg = await api("/douyin/user/register/", { method: "POST", body: new URLSearchParams({ username: "zoe", password: "secret123" }) });
+  assert.equal(reg.status, 200);
+  assert.equal(reg.body.status_code, 0);
+  assert.equal(reg.body.user_id, 2);
+  const taken = await api("/douyin/user/register/", { method: "POST", body: new URLSearchParams({ username: "zoe", password: "secret123" }) });
+  assert.equal(taken.status, 200);
+  assert.notEqual(taken.body.status_code, 0);
+  assert.match(taken.body.status_msg, /taken/);
+  const login = await api("/douyin/user/login/?username=zoe&password=secret123", { method: "POST" });
+  assert.equal(login.status, 200);
+  assert.match(login.body.status_msg, /wrong username or password/);
+
+  const me = await api(`/douyin/user/?token=${reg.body.token}`);
+  assert.equal(me.status, 200);
+  assert.deepEqual([me.body.user.id, me.body.user.follow_count, me.body.user.follower_count], [2, 2, 3]);
+  const missing = await api(`/douyin/user/?token=${reg.body.token}&user_id=77`);
+  assert.equal(missing.status, 200);
+  assert.match(missing.body.status_msg, /not found/);
+  const unfollow = await api(`/douyin/relation/action/?token=${reg.body.token}&to_user_id=1&action_type=2`, { method: "POST" });
+  assert.equal(unfollow.status, 200);
+  assert.match(unfollow.body.status_msg, /not following/);
+
+  const status = await api("/_dzug/status?format=json");
+  const user = status.body.services.find((s: { service: string }) => s.service === "user");
+  assert.equal(user.strategy, "round-robin", "per-service strategy override");
+  assert.equal(user.discovery, "fresh");
+  assert.equal(user.instances[0].id, "user-test-1");
+  assert.equal(user.instances[0].version, "9.9.9");
+  assert.ok(user.instances[0].picks >= 4);
+  assert.equal(user.instances[0].share, 100);
+
+  const metrics = await (await fetch(`${url}/metrics`)).text();
+  assert.match(metrics, /dzug_balancer_picks_total\{service="user",instance="user-test-1",strategy="round-robin"/);
+  assert.match(metrics, /dzug_http_requests_total\{route="\/douyin\/user\/register\/",method="POST",status="200"/);
+});
+
+test("SIGTERM: readiness off, the in-flight request completes, then exit 0", async () => {
+  const token = await tokens.issue(1);
+  const slow = api(`/douyin/user/?token=${token}&user_id=99`);
+  await waitFor(() => releaseSlow !== undefined, { timeoutMs: 5_000, message: "slow call reached the service" });
+  gateway.child.kill("SIGTERM");
+  await waitFor(async () => (await api("/readyz")).status === 503, { timeoutMs: 5_000, message: "readiness off" });
+  releaseSlow?.();
+  const r = await slow;
+  assert.equal(r.status, 200);
+  assert.equal(r.body.user.id, 99);
+  const code = await Promise.race([gateway.exited, new Promise((resolve) => setTimeout(() => resolve("timeout"), 10_000).unref())]);
+  assert.equal(code, 0, gateway.logs());
+  await assert.rejects(fetch(`${url}/healthz`));
+  assert.match(gateway.logs(), /"msg":"stopped"/);
+});
