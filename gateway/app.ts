@@ -37,7 +37,15 @@ export interface PoolSnapshot {
   ready: boolean;
   strategy: string;
   instances: Array<{
-    record: { id: string; service: string; address: string; version: string; weight: number; zone: string; startedAt: string };
+    record: {
+      id: string;
+      service: string;
+      address: string;
+      version: string;
+      weight: number;
+      zone: string;
+      startedAt: string;
+    };
     picks: number;
     state: string;
   }>;
@@ -141,7 +149,9 @@ const str = (min: number, max: number) =>
 
 /** int64 id: a JSON number or a decimal string ("42"), 1..2^53-1. */
 const id = z
-  .union([z.number({ error: "must be an integer" }), z.string().regex(/^\d+$/, "must be an integer")], { error: "must be an integer" })
+  .union([z.number({ error: "must be an integer" }), z.string().regex(/^\d+$/, "must be an integer")], {
+    error: "must be an integer",
+  })
   .transform(Number)
   .pipe(
     z
@@ -152,7 +162,9 @@ const id = z
   );
 
 const actionType = z
-  .union([z.number(), z.string().regex(/^\d+$/, "must be 1 (follow) or 2 (unfollow)")], { error: "must be 1 (follow) or 2 (unfollow)" })
+  .union([z.number(), z.string().regex(/^\d+$/, "must be 1 (follow) or 2 (unfollow)")], {
+    error: "must be 1 (follow) or 2 (unfollow)",
+  })
   .transform(Number)
   .pipe(z.union([z.literal(1), z.literal(2)], { error: "must be 1 (follow) or 2 (unfollow)" }));
 
@@ -226,6 +238,7 @@ export function createApp(deps: GatewayDeps): Express {
   app.disable("x-powered-by");
   app.disable("etag");
   app.set("query parser", "simple");
+  app.set("case sensitive routing", true);
 
   // --- RED metrics + request id: the first middleware, so every answer is counted.
   const requests = counter(deps.metrics, {
@@ -257,7 +270,16 @@ export function createApp(deps: GatewayDeps): Express {
       requests.inc(labels);
       duration.observe(labels, (performance.now() - start) / 1000);
       if (logger.isLevelEnabled("debug")) {
-        logger.debug({ req_id: rid, method: req.method, route: labels.route, status: labels.status, ms: Math.round(performance.now() - start) }, "http request");
+        logger.debug(
+          {
+            req_id: rid,
+            method: req.method,
+            route: labels.route,
+            status: labels.status,
+            ms: Math.round(performance.now() - start),
+          },
+          "http request",
+        );
       }
     });
     next();
@@ -311,20 +333,35 @@ export function createApp(deps: GatewayDeps): Express {
 
   // --- routes
   type Handler = (req: Request, res: Response, p: Params, opts: CallOptions) => Promise<void>;
-  const methodNotAllowed = (allow: string): RequestHandler => (_req, res) => {
-    res.setHeader("allow", allow);
-    sendFailure(res, { http: 405, statusCode: StatusCode.METHOD_NOT_ALLOWED, statusMsg: `method not allowed; use ${allow}` });
-  };
-  const tag = (route: string, failureExtra?: Readonly<Record<string, unknown>>): RequestHandler => (_req, res, next) => {
-    const l = locals(res);
-    l.route = route;
-    if (failureExtra) l.failureExtra = failureExtra;
-    next();
-  };
-  const callOptions = (res: Response): CallOptions => ({ metadata: Metadata({ "x-request-id": locals(res).requestId ?? "" }) });
+  const methodNotAllowed =
+    (allow: string): RequestHandler =>
+    (_req, res) => {
+      res.setHeader("allow", allow);
+      sendFailure(res, {
+        http: 405,
+        statusCode: StatusCode.METHOD_NOT_ALLOWED,
+        statusMsg: `method not allowed; use ${allow}`,
+      });
+    };
+  const tag =
+    (route: string, failureExtra?: Readonly<Record<string, unknown>>): RequestHandler =>
+    (_req, res, next) => {
+      const l = locals(res);
+      l.route = route;
+      if (failureExtra) l.failureExtra = failureExtra;
+      next();
+    };
+  const callOptions = (res: Response): CallOptions => ({
+    metadata: Metadata({ "x-request-id": locals(res).requestId ?? "" }),
+  });
 
   /** `route` is the contract's path (with trailing slash); Express' non-strict routing serves both forms. */
-  const api = (method: "get" | "post", route: string, handler: Handler, failureExtra?: Readonly<Record<string, unknown>>) => {
+  const api = (
+    method: "get" | "post",
+    route: string,
+    handler: Handler,
+    failureExtra?: Readonly<Record<string, unknown>>,
+  ) => {
     const run: RequestHandler = async (req, res) => {
       const p = new Params(req);
       await handler(req, res, p, callOptions(res));
@@ -447,11 +484,17 @@ export function createApp(deps: GatewayDeps): Express {
     for (const svc of required) {
       const pool = pools.find((x) => x.service === svc);
       if (!pool) reasons.push(`${svc}: not watched`);
-      else if (pool.instances.length === 0) reasons.push(pool.ready ? `${svc}: no live instance in etcd` : `${svc}: instance list not loaded from etcd yet`);
+      else if (pool.instances.length === 0)
+        reasons.push(
+          pool.ready ? `${svc}: no live instance in etcd` : `${svc}: instance list not loaded from etcd yet`,
+        );
     }
     const stale = pools.filter((x) => x.stale && required.includes(x.service)).map((x) => x.service);
     if (reasons.length === 0) res.json({ status_code: 0, status_msg: "ready", stale });
-    else res.status(503).json({ status_code: StatusCode.UNAVAILABLE, status_msg: `not ready: ${reasons.join("; ")}`, reasons, stale });
+    else
+      res
+        .status(503)
+        .json({ status_code: StatusCode.UNAVAILABLE, status_msg: `not ready: ${reasons.join("; ")}`, reasons, stale });
   });
 
   ops("/metrics", async (_req, res) => {
@@ -464,7 +507,8 @@ export function createApp(deps: GatewayDeps): Express {
     const view = statusJson(deps.discovery.snapshot(), { shuttingDown: shuttingDown(), required });
     const format = typeof req.query.format === "string" ? req.query.format : undefined;
     const accept = req.headers.accept ?? "";
-    const wantsJson = format === "json" || (format !== "html" && accept.includes("application/json") && !accept.includes("text/html"));
+    const wantsJson =
+      format === "json" || (format !== "html" && accept.includes("application/json") && !accept.includes("text/html"));
     if (wantsJson) {
       res.json({ status_code: 0, status_msg: "success", ...view });
       return;
@@ -487,7 +531,13 @@ export function createApp(deps: GatewayDeps): Express {
       f = INTERNAL;
     }
     const l = locals(res);
-    const log = { req_id: l.requestId, route: l.route ?? "unmatched", method: req.method, http: f.http, status_code: f.statusCode };
+    const log = {
+      req_id: l.requestId,
+      route: l.route ?? "unmatched",
+      method: req.method,
+      http: f.http,
+      status_code: f.statusCode,
+    };
     if (f.internal) logger.error({ ...log, err }, "request failed");
     else if (f.http >= 500) logger.warn({ ...log, err: errText(err) }, "request failed: dependency");
     else if (logger.isLevelEnabled("debug")) logger.debug({ ...log, err: errText(err) }, "request rejected");

@@ -41,7 +41,11 @@ export const StatusCode = {
 const byReason: Record<string, Failure> = {
   USERNAME_TAKEN: { http: 200, statusCode: StatusCode.USERNAME_TAKEN, statusMsg: "username is already taken" },
   // One message for an unknown user and a wrong password: nobody can probe which usernames exist.
-  INVALID_CREDENTIALS: { http: 200, statusCode: StatusCode.INVALID_CREDENTIALS, statusMsg: "wrong username or password" },
+  INVALID_CREDENTIALS: {
+    http: 200,
+    statusCode: StatusCode.INVALID_CREDENTIALS,
+    statusMsg: "wrong username or password",
+  },
   TOKEN_INVALID: { http: 200, statusCode: StatusCode.TOKEN_INVALID, statusMsg: "token is invalid" },
   TOKEN_EXPIRED: { http: 200, statusCode: StatusCode.TOKEN_EXPIRED, statusMsg: "token has expired" },
   USER_NOT_FOUND: { http: 200, statusCode: StatusCode.USER_NOT_FOUND, statusMsg: "user not found" },
@@ -51,9 +55,22 @@ const byReason: Record<string, Failure> = {
   INVALID_ARGUMENT: { http: 400, statusCode: StatusCode.INVALID_PARAMETER, statusMsg: "invalid parameter" },
 };
 
-const UNAVAILABLE: Failure = { http: 503, statusCode: StatusCode.UNAVAILABLE, statusMsg: "service temporarily unavailable, try again" };
-const DEADLINE: Failure = { http: 504, statusCode: StatusCode.DEADLINE_EXCEEDED, statusMsg: "request timed out, try again" };
-export const INTERNAL: Failure = { http: 500, statusCode: StatusCode.INTERNAL, statusMsg: "internal error", internal: true };
+const UNAVAILABLE: Failure = {
+  http: 503,
+  statusCode: StatusCode.UNAVAILABLE,
+  statusMsg: "service temporarily unavailable, try again",
+};
+const DEADLINE: Failure = {
+  http: 504,
+  statusCode: StatusCode.DEADLINE_EXCEEDED,
+  statusMsg: "request timed out, try again",
+};
+export const INTERNAL: Failure = {
+  http: 500,
+  statusCode: StatusCode.INTERNAL,
+  statusMsg: "internal error",
+  internal: true,
+};
 
 /** gRPC code without a known reason -> answer. */
 function byCode(code: Status): Failure {
@@ -96,7 +113,13 @@ interface BodyParserError {
   name?: string;
 }
 
-const MULTER_TOO_LARGE = new Set(["LIMIT_FIELD_VALUE", "LIMIT_FIELD_COUNT", "LIMIT_PART_COUNT", "LIMIT_FIELD_KEY", "LIMIT_FILE_SIZE"]);
+const MULTER_TOO_LARGE = new Set([
+  "LIMIT_FIELD_VALUE",
+  "LIMIT_FIELD_COUNT",
+  "LIMIT_PART_COUNT",
+  "LIMIT_FIELD_KEY",
+  "LIMIT_FILE_SIZE",
+]);
 
 /** Maps anything thrown on the way to an answer. */
 export function mapError(err: unknown, bodyLimitBytes: number): Failure {
@@ -111,21 +134,40 @@ export function mapError(err: unknown, bodyLimitBytes: number): Failure {
   }
   const e = (err ?? {}) as BodyParserError;
   // body-parser (express.json / express.urlencoded)
-  if (e.type === "entity.too.large") return { http: 413, statusCode: StatusCode.BODY_TOO_LARGE, statusMsg: `request body too large (limit ${bodyLimitBytes} bytes)` };
-  if (e.type === "entity.parse.failed") return { http: 400, statusCode: StatusCode.BAD_BODY, statusMsg: "request body is not valid JSON" };
-  if (e.type === "encoding.unsupported" || e.type === "charset.unsupported") return { http: 400, statusCode: StatusCode.BAD_BODY, statusMsg: "unsupported body encoding or charset" };
-  if (e.type === "parameters.too.many") return { http: 413, statusCode: StatusCode.BODY_TOO_LARGE, statusMsg: "too many form fields" };
-  if (e.type === "request.aborted" || e.type === "request.size.invalid" || e.type === "stream.encoding.set") return { http: 400, statusCode: StatusCode.BAD_BODY, statusMsg: "request body could not be read" };
+  if (e.type === "entity.too.large")
+    return {
+      http: 413,
+      statusCode: StatusCode.BODY_TOO_LARGE,
+      statusMsg: `request body too large (limit ${bodyLimitBytes} bytes)`,
+    };
+  if (e.type === "entity.parse.failed")
+    return { http: 400, statusCode: StatusCode.BAD_BODY, statusMsg: "request body is not valid JSON" };
+  if (e.type === "encoding.unsupported" || e.type === "charset.unsupported")
+    return { http: 400, statusCode: StatusCode.BAD_BODY, statusMsg: "unsupported body encoding or charset" };
+  if (e.type === "parameters.too.many")
+    return { http: 413, statusCode: StatusCode.BODY_TOO_LARGE, statusMsg: "too many form fields" };
+  if (e.type === "request.aborted" || e.type === "request.size.invalid" || e.type === "stream.encoding.set")
+    return { http: 400, statusCode: StatusCode.BAD_BODY, statusMsg: "request body could not be read" };
   // multer
   if (e.name === "MulterError" && typeof e.code === "string") {
-    if (MULTER_TOO_LARGE.has(e.code)) return { http: 413, statusCode: StatusCode.BODY_TOO_LARGE, statusMsg: "multipart form too large (too many or too long fields)" };
-    if (e.code === "LIMIT_FILE_COUNT" || e.code === "LIMIT_UNEXPECTED_FILE") return { http: 400, statusCode: StatusCode.BAD_BODY, statusMsg: "file uploads are not accepted" };
+    if (MULTER_TOO_LARGE.has(e.code))
+      return {
+        http: 413,
+        statusCode: StatusCode.BODY_TOO_LARGE,
+        statusMsg: "multipart form too large (too many or too long fields)",
+      };
+    if (e.code === "LIMIT_FILE_COUNT" || e.code === "LIMIT_UNEXPECTED_FILE")
+      return { http: 400, statusCode: StatusCode.BAD_BODY, statusMsg: "file uploads are not accepted" };
     return { http: 400, statusCode: StatusCode.BAD_BODY, statusMsg: "malformed multipart form" };
   }
   // busboy: malformed multipart ("Unexpected end of form", "Malformed part header", boundary missing)
-  if (err instanceof Error && /^(Unexpected end of form|Malformed|Multipart: Boundary not found|Unsupported content type)/.test(err.message)) {
+  if (
+    err instanceof Error &&
+    /^(Unexpected end of form|Malformed|Multipart: Boundary not found|Unsupported content type)/.test(err.message)
+  ) {
     return { http: 400, statusCode: StatusCode.BAD_BODY, statusMsg: "malformed multipart form" };
   }
-  if (typeof e.status === "number" && e.status >= 400 && e.status < 500) return { http: 400, statusCode: StatusCode.BAD_BODY, statusMsg: "malformed request" };
+  if (typeof e.status === "number" && e.status >= 400 && e.status < 500)
+    return { http: 400, statusCode: StatusCode.BAD_BODY, statusMsg: "malformed request" };
   return INTERNAL;
 }

@@ -4,9 +4,9 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import pkg from "../package.json" with { type: "json" };
+import { TokenService } from "../platform/auth.ts";
 import { ConfigError, loadConfig } from "../platform/config.ts";
 import { Discovery, newInstanceId } from "../platform/discovery/index.ts";
-import { TokenService } from "../platform/auth.ts";
 import { createLogger, type Logger } from "../platform/logger.ts";
 import { createMetricsRegistry } from "../platform/metrics.ts";
 import { createEtcdClient, defaultClientMiddleware, exitOnSignals } from "../platform/service.ts";
@@ -95,7 +95,13 @@ export async function startGateway(env: Record<string, string | undefined> = pro
   server.on("error", (err) => logger.error({ err }, "http server error"));
   const port = (server.address() as AddressInfo).port;
   logger.info(
-    { port, host: config.http.host, prefix: config.discovery.prefix, strategies: { user: strategyOf("user"), relation: strategyOf("relation") }, tracing: tracing.enabled },
+    {
+      port,
+      host: config.http.host,
+      prefix: config.discovery.prefix,
+      strategies: { user: strategyOf("user"), relation: strategyOf("relation") },
+      tracing: tracing.enabled,
+    },
     "gateway started",
   );
 
@@ -108,7 +114,10 @@ export async function startGateway(env: Record<string, string | undefined> = pro
       await delay(config.shutdown.propagationDelayMs);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
-      const drained = await Promise.race([closed.then(() => true), delay(config.shutdown.drainTimeoutMs).then(() => false)]);
+      const drained = await Promise.race([
+        closed.then(() => true),
+        delay(config.shutdown.drainTimeoutMs).then(() => false),
+      ]);
       if (!drained) {
         logger.warn({ drainTimeoutMs: config.shutdown.drainTimeoutMs }, "drain timed out; closing open connections");
         server.closeAllConnections();

@@ -31,7 +31,10 @@ export interface StatusView {
   services: StatusService[];
 }
 
-export function statusJson(pools: readonly PoolSnapshot[], opts: { shuttingDown: boolean; required: readonly string[] }): StatusView {
+export function statusJson(
+  pools: readonly PoolSnapshot[],
+  opts: { shuttingDown: boolean; required: readonly string[] },
+): StatusView {
   const services: StatusService[] = pools.map((pool) => {
     const total = pool.instances.reduce((n, i) => n + i.picks, 0);
     return {
@@ -56,7 +59,15 @@ export function statusJson(pools: readonly PoolSnapshot[], opts: { shuttingDown:
   });
   for (const svc of opts.required) {
     if (!services.some((s) => s.service === svc)) {
-      services.push({ service: svc, discovery: "stale", ready: false, required: true, strategy: "", picks: 0, instances: [] });
+      services.push({
+        service: svc,
+        discovery: "stale",
+        ready: false,
+        required: true,
+        strategy: "",
+        picks: 0,
+        instances: [],
+      });
     }
   }
   services.sort((a, b) => (a.service < b.service ? -1 : a.service > b.service ? 1 : 0));

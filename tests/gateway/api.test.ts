@@ -5,7 +5,18 @@ import { after, before, describe, test } from "node:test";
 import { SignJWT } from "jose";
 import { Status } from "nice-grpc";
 import { TokenService } from "../../platform/auth.ts";
-import { call, form, json, multipart, rpcError, SECRET, startTestApp, type TestApp, tokens, USER_FIELDS } from "./fakes.ts";
+import {
+  call,
+  form,
+  json,
+  multipart,
+  rpcError,
+  SECRET,
+  startTestApp,
+  type TestApp,
+  tokens,
+  USER_FIELDS,
+} from "./fakes.ts";
 
 let t: TestApp;
 let alice: { id: number; token: string };
@@ -28,14 +39,22 @@ const post = (path: string, init: RequestInit = {}) => call(t.url + path, { meth
 const get = (path: string, init: RequestInit = {}) => call(t.url + path, init);
 
 /** node:http, because fetch refuses a body on GET. */
-function rawRequest(method: string, path: string, init: { headers: Record<string, string>; body: string }): Promise<{ status: number; body: any; text: string }> {
+function rawRequest(
+  method: string,
+  path: string,
+  init: { headers: Record<string, string>; body: string },
+): Promise<{ status: number; body: any; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(`${t.url}${path}`, { method, headers: { ...init.headers, "content-length": String(Buffer.byteLength(init.body)) } }, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (c: string) => (text += c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text), text }));
-    });
+    const req = httpRequest(
+      `${t.url}${path}`,
+      { method, headers: { ...init.headers, "content-length": String(Buffer.byteLength(init.body)) } },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => (text += c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text), text }));
+      },
+    );
     req.on("error", reject);
     req.end(init.body);
   });
@@ -52,7 +71,11 @@ describe("every route, with and without trailing slash", () => {
     ["POST", "/douyin/user/register", () => `username=u${Math.random().toString(36).slice(2, 10)}&password=secret123`],
     ["POST", "/douyin/user/login", () => "username=alice&password=secret123"],
     ["GET", "/douyin/user", () => `token=${alice.token}`],
-    ["POST", "/douyin/relation/action", () => `token=${carol.token}&to_user_id=${alice.id}&action_type=${Math.random() < 2 ? 1 : 2}`],
+    [
+      "POST",
+      "/douyin/relation/action",
+      () => `token=${carol.token}&to_user_id=${alice.id}&action_type=${Math.random() < 2 ? 1 : 2}`,
+    ],
     ["GET", "/douyin/relation/follow/list", () => `token=${alice.token}&user_id=${alice.id}`],
     ["GET", "/douyin/relation/follower/list", () => `token=${alice.token}&user_id=${alice.id}`],
     ["GET", "/douyin/relation/friend/list", () => `token=${alice.token}&user_id=${alice.id}`],
@@ -60,7 +83,8 @@ describe("every route, with and without trailing slash", () => {
   for (const [method, path, query] of routes) {
     for (const suffix of ["", "/"]) {
       test(`${method} ${path}${suffix}`, async () => {
-        if (path === "/douyin/relation/action") t.world.follows = t.world.follows.filter((f) => f.follower !== carol.id);
+        if (path === "/douyin/relation/action")
+          t.world.follows = t.world.follows.filter((f) => f.follower !== carol.id);
         const r = await call(`${t.url}${path}${suffix}?${query()}`, { method });
         assert.equal(r.status, 200, r.text);
         assert.equal(r.body.status_code, 0, r.text);
@@ -84,14 +108,17 @@ describe("parameters", () => {
       assert.equal(r.status, 200, r.text);
       assert.equal(r.body.status_code, 0, r.text);
       assert.equal(r.body.user_id, alice.id);
-      assert.equal((await tokens.verify(r.body.token)), alice.id);
+      assert.equal(await tokens.verify(r.body.token), alice.id);
     }
   });
 
   test("the body wins over the query for the same key; equal values in both are fine", async () => {
     const wins = await post("/douyin/user/login/?username=alice&password=WRONGwrong", form({ password: "secret123" }));
     assert.equal(wins.body.status_code, 0, wins.text);
-    const same = await post("/douyin/user/login/?username=alice&password=secret123", form({ username: "alice", password: "secret123" }));
+    const same = await post(
+      "/douyin/user/login/?username=alice&password=secret123",
+      form({ username: "alice", password: "secret123" }),
+    );
     assert.equal(same.body.status_code, 0, same.text);
   });
 
@@ -104,13 +131,20 @@ describe("parameters", () => {
   });
 
   test("GET with form fields in its body", async () => {
-    const r = await rawRequest("GET", "/douyin/relation/follower/list/", form({ token: alice.token, user_id: String(alice.id) }));
+    const r = await rawRequest(
+      "GET",
+      "/douyin/relation/follower/list/",
+      form({ token: alice.token, user_id: String(alice.id) }),
+    );
     assert.equal(r.status, 200, r.text);
     assert.equal(r.body.status_code, 0, r.text);
   });
 
   test("integers as strings and as JSON numbers", async () => {
-    for (const init of [json({ token: bob.token, to_user_id: String(carol.id), action_type: "1" }), json({ token: bob.token, to_user_id: carol.id, action_type: 2 })]) {
+    for (const init of [
+      json({ token: bob.token, to_user_id: String(carol.id), action_type: "1" }),
+      json({ token: bob.token, to_user_id: carol.id, action_type: 2 }),
+    ]) {
       const r = await post("/douyin/relation/action/", init);
       assert.equal(r.status, 200, r.text);
       assert.equal(r.body.status_code, 0, r.text);
@@ -120,19 +154,69 @@ describe("parameters", () => {
   const bad: Array<[string, string, RequestInit, RegExp]> = [
     ["missing username", "/douyin/user/register/", form({ password: "secret123" }), /missing parameter username/],
     ["missing password", "/douyin/user/login/", form({ username: "alice" }), /missing parameter password/],
-    ["empty username", "/douyin/user/register/", form({ username: "", password: "secret123" }), /missing parameter username/],
-    ["username too long", "/douyin/user/register/", form({ username: "x".repeat(33), password: "secret123" }), /username/],
-    ["password too short", "/douyin/user/register/", form({ username: "zed", password: "12345" }), /password: must be 6 to 32/],
+    [
+      "empty username",
+      "/douyin/user/register/",
+      form({ username: "", password: "secret123" }),
+      /missing parameter username/,
+    ],
+    [
+      "username too long",
+      "/douyin/user/register/",
+      form({ username: "x".repeat(33), password: "secret123" }),
+      /username/,
+    ],
+    [
+      "password too short",
+      "/douyin/user/register/",
+      form({ username: "zed", password: "12345" }),
+      /password: must be 6 to 32/,
+    ],
     ["password too long", "/douyin/user/register/", form({ username: "zed", password: "1".repeat(33) }), /password/],
-    ["username not a string", "/douyin/user/register/", json({ username: 12, password: "secret123" }), /username: must be a string/],
-    ["to_user_id not an integer", "/douyin/relation/action/", form({ to_user_id: "abc", action_type: "1" }), /to_user_id: must be an integer/],
-    ["to_user_id fractional", "/douyin/relation/action/", json({ to_user_id: 1.5, action_type: 1 }), /to_user_id: must be an integer/],
+    [
+      "username not a string",
+      "/douyin/user/register/",
+      json({ username: 12, password: "secret123" }),
+      /username: must be a string/,
+    ],
+    [
+      "to_user_id not an integer",
+      "/douyin/relation/action/",
+      form({ to_user_id: "abc", action_type: "1" }),
+      /to_user_id: must be an integer/,
+    ],
+    [
+      "to_user_id fractional",
+      "/douyin/relation/action/",
+      json({ to_user_id: 1.5, action_type: 1 }),
+      /to_user_id: must be an integer/,
+    ],
     ["to_user_id negative", "/douyin/relation/action/", form({ to_user_id: "-3", action_type: "1" }), /to_user_id/],
-    ["to_user_id zero", "/douyin/relation/action/", form({ to_user_id: "0", action_type: "1" }), /to_user_id: must be a positive integer/],
-    ["to_user_id beyond 2^53", "/douyin/relation/action/", form({ to_user_id: "99999999999999999999", action_type: "1" }), /to_user_id: is out of range/],
-    ["action_type 3", "/douyin/relation/action/", form({ to_user_id: "2", action_type: "3" }), /action_type: must be 1 \(follow\) or 2 \(unfollow\)/],
+    [
+      "to_user_id zero",
+      "/douyin/relation/action/",
+      form({ to_user_id: "0", action_type: "1" }),
+      /to_user_id: must be a positive integer/,
+    ],
+    [
+      "to_user_id beyond 2^53",
+      "/douyin/relation/action/",
+      form({ to_user_id: "99999999999999999999", action_type: "1" }),
+      /to_user_id: is out of range/,
+    ],
+    [
+      "action_type 3",
+      "/douyin/relation/action/",
+      form({ to_user_id: "2", action_type: "3" }),
+      /action_type: must be 1 \(follow\) or 2 \(unfollow\)/,
+    ],
     ["missing action_type", "/douyin/relation/action/", form({ to_user_id: "2" }), /missing parameter action_type/],
-    ["JSON array body", "/douyin/user/login/", { headers: { "content-type": "application/json" }, body: "[1]" }, /JSON object/],
+    [
+      "JSON array body",
+      "/douyin/user/login/",
+      { headers: { "content-type": "application/json" }, body: "[1]" },
+      /JSON object/,
+    ],
   ];
   for (const [name, path, init, msg] of bad) {
     test(`400: ${name}`, async () => {
@@ -155,7 +239,10 @@ describe("parameters", () => {
   });
 
   test("unparsable JSON -> 400, register keeps user_id/token", async () => {
-    const r = await post("/douyin/user/register/", { headers: { "content-type": "application/json" }, body: '{"username": "a",' });
+    const r = await post("/douyin/user/register/", {
+      headers: { "content-type": "application/json" },
+      body: '{"username": "a",',
+    });
     assert.equal(r.status, 400);
     assert.match(r.body.status_msg, /not valid JSON/);
     assert.equal(r.body.user_id, 0);
@@ -172,7 +259,8 @@ describe("parameters", () => {
     }
     // No content-length: the multipart stream is counted as it arrives.
     const boundary = "----dzugtest";
-    const part = (name: string, v: string) => `--${boundary}\r\ncontent-disposition: form-data; name="${name}"\r\n\r\n${v}\r\n`;
+    const part = (name: string, v: string) =>
+      `--${boundary}\r\ncontent-disposition: form-data; name="${name}"\r\n\r\n${v}\r\n`;
     const payload = `${part("a", "y".repeat(3000))}${part("b", "y".repeat(3000))}--${boundary}--\r\n`;
     const stream = new ReadableStream({
       start(c) {
@@ -234,7 +322,9 @@ describe("tokens", () => {
       }
     }
     assert.equal(seen.size, 2, "invalid and expired have distinct status codes");
-    const action = await post(`/douyin/relation/action/?token=${encodeURIComponent(expired)}&to_user_id=2&action_type=1`);
+    const action = await post(
+      `/douyin/relation/action/?token=${encodeURIComponent(expired)}&to_user_id=2&action_type=1`,
+    );
     assert.equal(action.status, 200);
     assert.notEqual(action.body.status_code, 0);
   });
@@ -322,7 +412,10 @@ describe("responses", () => {
     t.world.messages.set(`${alice.id}-${bob.id}`, { text: "hi bob", from: alice.id });
     t.world.messages.set(`${alice.id}-${carol.id}`, { text: "hi alice", from: carol.id });
     const following = await get(`/douyin/relation/follow/list/?token=${alice.token}&user_id=${alice.id}`);
-    assert.deepEqual(following.body.user_list.map((u: { id: number }) => u.id), [carol.id, bob.id]);
+    assert.deepEqual(
+      following.body.user_list.map((u: { id: number }) => u.id),
+      [carol.id, bob.id],
+    );
     for (const u of following.body.user_list) {
       assert.deepEqual(Object.keys(u).sort(), USER_FIELDS);
       assert.equal(typeof u.id, "number");
@@ -340,13 +433,25 @@ describe("responses", () => {
     assert.equal(friends.body.status_code, 0);
     assert.deepEqual(Object.keys(friends.body.user_list[0]).sort(), [...USER_FIELDS, "message", "msgType"].sort());
     const byId = new Map(friends.body.user_list.map((u: { id: number }) => [u.id, u]));
-    assert.deepEqual([(byId.get(bob.id) as { message: string }).message, (byId.get(bob.id) as { msgType: number }).msgType], ["hi bob", 1]);
-    assert.deepEqual([(byId.get(carol.id) as { message: string }).message, (byId.get(carol.id) as { msgType: number }).msgType], ["hi alice", 0]);
+    assert.deepEqual(
+      [(byId.get(bob.id) as { message: string }).message, (byId.get(bob.id) as { msgType: number }).msgType],
+      ["hi bob", 1],
+    );
+    assert.deepEqual(
+      [(byId.get(carol.id) as { message: string }).message, (byId.get(carol.id) as { msgType: number }).msgType],
+      ["hi alice", 0],
+    );
     const carols = await get(`/douyin/relation/friend/list/?token=${carol.token}&user_id=${carol.id}`);
-    assert.deepEqual(carols.body.user_list.map((u: { message: string; msgType: number }) => [u.message, u.msgType]), [["hi alice", 1]]);
+    assert.deepEqual(
+      carols.body.user_list.map((u: { message: string; msgType: number }) => [u.message, u.msgType]),
+      [["hi alice", 1]],
+    );
     t.world.messages.clear();
     const none = await get(`/douyin/relation/friend/list/?token=${carol.token}&user_id=${carol.id}`);
-    assert.deepEqual(none.body.user_list.map((u: { message: string; msgType: number }) => [u.message, u.msgType]), [["", 0]]);
+    assert.deepEqual(
+      none.body.user_list.map((u: { message: string; msgType: number }) => [u.message, u.msgType]),
+      [["", 0]],
+    );
   });
 
   test("relation action business failures are 200 with distinct codes", async () => {
@@ -372,12 +477,37 @@ describe("responses", () => {
 
 describe("error mapping", () => {
   const cases: Array<[string, Error, number, RegExp]> = [
-    ["no instance", rpcError("/dzug.user.v1.UserService/GetUser", Status.UNAVAILABLE, undefined, "no instance of user"), 503, /unavailable/],
-    ["deadline", rpcError("/dzug.user.v1.UserService/GetUser", Status.DEADLINE_EXCEEDED, undefined, "deadline"), 504, /timed out/],
-    ["internal", rpcError("/dzug.user.v1.UserService/GetUser", Status.INTERNAL, undefined, "SECRET-DETAIL db exploded"), 500, /^internal error$/],
-    ["unknown reason", rpcError("/dzug.user.v1.UserService/GetUser", Status.NOT_FOUND, "SOMETHING_NEW", "SECRET-DETAIL"), 500, /^internal error$/],
+    [
+      "no instance",
+      rpcError("/dzug.user.v1.UserService/GetUser", Status.UNAVAILABLE, undefined, "no instance of user"),
+      503,
+      /unavailable/,
+    ],
+    [
+      "deadline",
+      rpcError("/dzug.user.v1.UserService/GetUser", Status.DEADLINE_EXCEEDED, undefined, "deadline"),
+      504,
+      /timed out/,
+    ],
+    [
+      "internal",
+      rpcError("/dzug.user.v1.UserService/GetUser", Status.INTERNAL, undefined, "SECRET-DETAIL db exploded"),
+      500,
+      /^internal error$/,
+    ],
+    [
+      "unknown reason",
+      rpcError("/dzug.user.v1.UserService/GetUser", Status.NOT_FOUND, "SOMETHING_NEW", "SECRET-DETAIL"),
+      500,
+      /^internal error$/,
+    ],
     ["plain exception", new TypeError("SECRET-DETAIL cannot read x of undefined"), 500, /^internal error$/],
-    ["service INVALID_ARGUMENT", rpcError("/dzug.user.v1.UserService/GetUser", Status.INVALID_ARGUMENT, "INVALID_ARGUMENT", "id must be positive"), 400, /invalid parameter: id must be positive/],
+    [
+      "service INVALID_ARGUMENT",
+      rpcError("/dzug.user.v1.UserService/GetUser", Status.INVALID_ARGUMENT, "INVALID_ARGUMENT", "id must be positive"),
+      400,
+      /invalid parameter: id must be positive/,
+    ],
   ];
   for (const [name, err, http, msg] of cases) {
     test(`${name} -> ${http}`, async () => {

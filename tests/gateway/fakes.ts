@@ -8,23 +8,34 @@ import { trace } from "@opentelemetry/api";
 import { Status } from "nice-grpc";
 import { ErrorInfo, RichClientError } from "nice-grpc-error-details";
 import { Registry } from "prom-client";
-import { type DiscoveryView, type GatewayDeps, type PoolSnapshot, createApp } from "../../gateway/app.ts";
+import { createApp, type DiscoveryView, type GatewayDeps, type PoolSnapshot } from "../../gateway/app.ts";
 import { TokenService } from "../../platform/auth.ts";
+import { discoveryMetrics } from "../../platform/discovery/metrics.ts";
 import { ERROR_DOMAIN, type Reason } from "../../platform/errors.ts";
 import { createLogger } from "../../platform/logger.ts";
-import { discoveryMetrics } from "../../platform/discovery/metrics.ts";
-import { type Friend, MessageDirection, type RelatedUser, type RelationStats } from "../../proto/gen/dzug/relation/v1/relation.ts";
+import {
+  type Friend,
+  MessageDirection,
+  type RelatedUser,
+  type RelationStats,
+} from "../../proto/gen/dzug/relation/v1/relation.ts";
 import type { UserProfile } from "../../proto/gen/dzug/user/v1/user.ts";
 
 export const SECRET = "test-secret-test-secret-test-secret-0123";
 export const tokens = new TokenService(SECRET, 3600);
 
-export function rpcError(method: string, code: Status, reason: string | undefined, details = "failed"): RichClientError {
+export function rpcError(
+  method: string,
+  code: Status,
+  reason: string | undefined,
+  details = "failed",
+): RichClientError {
   const extra = reason ? [ErrorInfo.fromPartial({ reason, domain: ERROR_DOMAIN })] : [];
   return new RichClientError(method, code, details, extra);
 }
 
-const fail = (method: string, code: Status, reason: Reason, details: string) => rpcError(`/dzug.${method}`, code, reason, details);
+const fail = (method: string, code: Status, reason: Reason, details: string) =>
+  rpcError(`/dzug.${method}`, code, reason, details);
 
 /** A tiny in-memory world behaving like the services' contracts. */
 export class FakeWorld {
@@ -38,7 +49,13 @@ export class FakeWorld {
 
   private record(method: string, request: unknown, options?: { metadata?: { get(k: string): unknown } }) {
     const span = trace.getActiveSpan()?.spanContext();
-    this.calls.push({ method, request, metadata: options?.metadata?.get("x-request-id"), spanId: span?.spanId, traceId: span?.traceId });
+    this.calls.push({
+      method,
+      request,
+      metadata: options?.metadata?.get("x-request-id"),
+      spanId: span?.spanId,
+      traceId: span?.traceId,
+    });
     const e = this.failNext.get(method);
     if (e) throw e;
   }
@@ -80,7 +97,6 @@ export class FakeWorld {
     return { profile: this.profile(id), stats: this.stats(viewer, id) };
   }
 
-  // biome-ignore lint/suspicious/noExplicitAny: test double of a generated client
   userClient(): any {
     return {
       register: async (req: { username?: string; password?: string }, o?: never) => {
@@ -95,7 +111,8 @@ export class FakeWorld {
         this.record("login", req, o);
         const u = [...this.users.values()].find((x) => x.name === req.username);
         if (!u) throw fail("user.v1.UserService/Login", Status.UNAUTHENTICATED, "INVALID_CREDENTIALS", "no such user");
-        if (u.password !== req.password) throw fail("user.v1.UserService/Login", Status.UNAUTHENTICATED, "INVALID_CREDENTIALS", "wrong password");
+        if (u.password !== req.password)
+          throw fail("user.v1.UserService/Login", Status.UNAUTHENTICATED, "INVALID_CREDENTIALS", "wrong password");
         return { userId: u.id, token: await tokens.issue(u.id) };
       },
       getUser: async (req: { id?: number }, o?: never) => {
@@ -113,14 +130,15 @@ export class FakeWorld {
     };
   }
 
-  // biome-ignore lint/suspicious/noExplicitAny: test double of a generated client
   relationClient(): any {
     const P = "relation.v1.RelationService";
     return {
       follow: async (req: { followerId: number; followeeId: number }, o?: never) => {
         this.record("follow", req, o);
-        if (req.followerId === req.followeeId) throw fail(`${P}/Follow`, Status.INVALID_ARGUMENT, "FOLLOW_SELF", "cannot follow yourself");
-        if (!this.users.has(req.followeeId)) throw fail(`${P}/Follow`, Status.NOT_FOUND, "USER_NOT_FOUND", "no such user");
+        if (req.followerId === req.followeeId)
+          throw fail(`${P}/Follow`, Status.INVALID_ARGUMENT, "FOLLOW_SELF", "cannot follow yourself");
+        if (!this.users.has(req.followeeId))
+          throw fail(`${P}/Follow`, Status.NOT_FOUND, "USER_NOT_FOUND", "no such user");
         if (this.follows.some((f) => f.follower === req.followerId && f.followee === req.followeeId)) {
           throw fail(`${P}/Follow`, Status.ALREADY_EXISTS, "ALREADY_FOLLOWING", "already following");
         }
@@ -136,18 +154,28 @@ export class FakeWorld {
       },
       listFollowing: async (req: { userId: number; viewerId: number }, o?: never) => {
         this.record("listFollowing", req, o);
-        const ids = this.follows.filter((f) => f.follower === req.userId).map((f) => f.followee).reverse();
+        const ids = this.follows
+          .filter((f) => f.follower === req.userId)
+          .map((f) => f.followee)
+          .reverse();
         return { users: ids.map((id) => this.related(req.viewerId, id)) };
       },
       listFollowers: async (req: { userId: number; viewerId: number }, o?: never) => {
         this.record("listFollowers", req, o);
-        const ids = this.follows.filter((f) => f.followee === req.userId).map((f) => f.follower).reverse();
+        const ids = this.follows
+          .filter((f) => f.followee === req.userId)
+          .map((f) => f.follower)
+          .reverse();
         return { users: ids.map((id) => this.related(req.viewerId, id)) };
       },
       listFriends: async (req: { userId: number; viewerId: number }, o?: never) => {
         this.record("listFriends", req, o);
         const ids = this.follows
-          .filter((f) => f.follower === req.userId && this.follows.some((g) => g.follower === f.followee && g.followee === req.userId))
+          .filter(
+            (f) =>
+              f.follower === req.userId &&
+              this.follows.some((g) => g.follower === f.followee && g.followee === req.userId),
+          )
           .map((f) => f.followee)
           .reverse();
         const friends: Friend[] = ids.map((id) => {
@@ -172,9 +200,24 @@ export class FakeWorld {
   }
 }
 
-export function instance(service: string, id: string, over: Partial<PoolSnapshot["instances"][number]["record"]> = {}, picks = 0, state = "READY") {
+export function instance(
+  service: string,
+  id: string,
+  over: Partial<PoolSnapshot["instances"][number]["record"]> = {},
+  picks = 0,
+  state = "READY",
+) {
   return {
-    record: { id, service, address: "127.0.0.1:50051", version: "0.1.0", weight: 100, zone: "", startedAt: "2026-01-01T00:00:00.000Z", ...over },
+    record: {
+      id,
+      service,
+      address: "127.0.0.1:50051",
+      version: "0.1.0",
+      weight: 100,
+      zone: "",
+      startedAt: "2026-01-01T00:00:00.000Z",
+      ...over,
+    },
     picks,
     state,
   };
@@ -184,7 +227,13 @@ export function instance(service: string, id: string, over: Partial<PoolSnapshot
 export class FakeDiscovery implements DiscoveryView {
   pools: PoolSnapshot[] = [
     { service: "user", stale: false, ready: true, strategy: "random", instances: [instance("user", "user-a")] },
-    { service: "relation", stale: false, ready: true, strategy: "random", instances: [instance("relation", "relation-a")] },
+    {
+      service: "relation",
+      stale: false,
+      ready: true,
+      strategy: "random",
+      instances: [instance("relation", "relation-a")],
+    },
   ];
   snapshot(): PoolSnapshot[] {
     return this.pools;
@@ -201,7 +250,9 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-export async function startTestApp(opts: Partial<Pick<GatewayDeps, "bodyLimitBytes" | "tracing">> = {}): Promise<TestApp> {
+export async function startTestApp(
+  opts: Partial<Pick<GatewayDeps, "bodyLimitBytes" | "tracing">> = {},
+): Promise<TestApp> {
   const world = new FakeWorld();
   const discovery = new FakeDiscovery();
   const metrics = new Registry();
@@ -248,7 +299,6 @@ export async function startTestApp(opts: Partial<Pick<GatewayDeps, "bodyLimitByt
 export interface Answer {
   status: number;
   headers: Headers;
-  // biome-ignore lint/suspicious/noExplicitAny: JSON bodies checked field by field
   body: any;
   text: string;
 }

@@ -69,7 +69,10 @@ test("/metrics: HTTP RED by route pattern (unknown paths as unmatched), plus the
   assert.match(m, /dzug_http_requests_total\{route="\/douyin\/user\/",method="GET",status="200"\} 2/);
   assert.match(m, /dzug_http_requests_total\{route="\/douyin\/user\/",method="GET",status="400"\} 1/);
   assert.match(m, /dzug_http_requests_total\{route="unmatched",method="GET",status="404"\} 1/);
-  assert.match(m, /dzug_http_request_duration_seconds_bucket\{le="[^"]+",route="\/douyin\/user\/",method="GET",status="200"\}/);
+  assert.match(
+    m,
+    /dzug_http_request_duration_seconds_bucket\{le="[^"]+",route="\/douyin\/user\/",method="GET",status="200"\}/,
+  );
   assert.match(m, /dzug_balancer_picks_total\{service="user",instance="user-a",strategy="random"\} 1/);
   assert.doesNotMatch(m, /12345|token=|zzz/, "raw URLs never become labels");
 });
@@ -81,9 +84,18 @@ test("/_dzug/status: JSON with instances, picks, share and discovery state", asy
       stale: false,
       ready: true,
       strategy: "weighted-random",
-      instances: [instance("user", "user-a", { weight: 300, zone: "z1" }, 75), instance("user", "user-b", { version: "0.2.0" }, 25, "TRANSIENT_FAILURE")],
+      instances: [
+        instance("user", "user-a", { weight: 300, zone: "z1" }, 75),
+        instance("user", "user-b", { version: "0.2.0" }, 25, "TRANSIENT_FAILURE"),
+      ],
     },
-    { service: "relation", stale: true, ready: true, strategy: "random", instances: [instance("relation", "relation-a", {}, 0, "IDLE")] },
+    {
+      service: "relation",
+      stale: true,
+      ready: true,
+      strategy: "random",
+      instances: [instance("relation", "relation-a", {}, 0, "IDLE")],
+    },
   ];
   for (const init of [{}, { headers: { accept: "application/json" } }]) {
     const url = Object.keys(init).length === 0 ? `${t.url}/_dzug/status?format=json` : `${t.url}/_dzug/status`;
@@ -95,7 +107,16 @@ test("/_dzug/status: JSON with instances, picks, share and discovery state", asy
     assert.equal(user.strategy, "weighted-random");
     assert.equal(user.picks, 100);
     assert.deepEqual(
-      user.instances.map((i: Record<string, unknown>) => [i.id, i.address, i.version, i.weight, i.zone, i.state, i.picks, i.share]),
+      user.instances.map((i: Record<string, unknown>) => [
+        i.id,
+        i.address,
+        i.version,
+        i.weight,
+        i.zone,
+        i.state,
+        i.picks,
+        i.share,
+      ]),
       [
         ["user-a", "127.0.0.1:50051", "0.1.0", 300, "z1", "READY", 75, 75],
         ["user-b", "127.0.0.1:50051", "0.2.0", 100, "", "TRANSIENT_FAILURE", 25, 25],
@@ -115,7 +136,14 @@ test("/_dzug/status: HTML page, self-refreshing, everything escaped", async () =
       stale: false,
       ready: true,
       strategy: "random",
-      instances: [instance("user", `user-${evil}`, { address: `"><img src=x onerror=alert(1)>:1`, version: "1.0'&", zone: evil }, 3)],
+      instances: [
+        instance(
+          "user",
+          `user-${evil}`,
+          { address: `"><img src=x onerror=alert(1)>:1`, version: "1.0'&", zone: evil },
+          3,
+        ),
+      ],
     },
   ];
   const r = await call(`${t.url}/_dzug/status`, { headers: { accept: "text/html,application/xhtml+xml,*/*" } });

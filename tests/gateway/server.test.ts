@@ -44,7 +44,8 @@ before(async () => {
   grpc = createServer().use(errorDetailsServerMiddleware).use(domainErrorsMiddleware(logger));
   grpc.add(UserServiceDefinition, {
     async register(req) {
-      if (names.has(req.username)) throw new DomainError(Status.ALREADY_EXISTS, Reason.USERNAME_TAKEN, "username taken");
+      if (names.has(req.username))
+        throw new DomainError(Status.ALREADY_EXISTS, Reason.USERNAME_TAKEN, "username taken");
       const id = names.size + 1;
       names.set(req.username, id);
       return { userId: id, token: await tokens.issue(id) };
@@ -54,8 +55,20 @@ before(async () => {
     },
     async getUser(req) {
       if (req.id === 99) await new Promise<void>((resolve) => (releaseSlow = resolve));
-      if (req.id > names.size && req.id !== 99) throw new DomainError(Status.NOT_FOUND, Reason.USER_NOT_FOUND, "no such user");
-      return { user: { id: req.id, name: `u${req.id}`, avatar: "", backgroundImage: "", signature: "", totalFavorited: 0, workCount: 0, favoriteCount: 0 } };
+      if (req.id > names.size && req.id !== 99)
+        throw new DomainError(Status.NOT_FOUND, Reason.USER_NOT_FOUND, "no such user");
+      return {
+        user: {
+          id: req.id,
+          name: `u${req.id}`,
+          avatar: "",
+          backgroundImage: "",
+          signature: "",
+          totalFavorited: 0,
+          workCount: 0,
+          favoriteCount: 0,
+        },
+      };
     },
     async getUsers() {
       return { users: [] };
@@ -126,7 +139,6 @@ after(async () => {
 
 async function api(path: string, init: RequestInit = {}) {
   const res = await fetch(url + path, init);
-  // biome-ignore lint/suspicious/noExplicitAny: JSON bodies checked field by field
   return { status: res.status, body: (await res.json()) as any };
 }
 
@@ -137,7 +149,15 @@ function register(service: "user" | "relation"): Promise<void> {
     ttlSeconds: 5,
     logger,
     metrics: new Registry(),
-    record: { id: `${service}-test-1`, service, address: `127.0.0.1:${grpcPort}`, version: "9.9.9", weight: 100, zone: "", startedAt: new Date().toISOString() },
+    record: {
+      id: `${service}-test-1`,
+      service,
+      address: `127.0.0.1:${grpcPort}`,
+      version: "9.9.9",
+      weight: 100,
+      zone: "",
+      startedAt: new Date().toISOString(),
+    },
   });
   registrars.push(r);
   return r.start();
@@ -157,18 +177,27 @@ test("without service instances: /readyz 503 naming them, API calls 503 JSON", a
 
 test("with instances registered in etcd: ready, calls balanced to them, reasons mapped", async () => {
   await register("user");
-  await waitFor(async () => (await api("/readyz")).status === 503 && (await api("/readyz")).body.status_msg.includes("relation"), {
-    timeoutMs: 10_000,
-    message: "only relation missing",
-  });
+  await waitFor(
+    async () => (await api("/readyz")).status === 503 && (await api("/readyz")).body.status_msg.includes("relation"),
+    {
+      timeoutMs: 10_000,
+      message: "only relation missing",
+    },
+  );
   await register("relation");
   await waitFor(async () => (await api("/readyz")).status === 200, { timeoutMs: 10_000, message: "gateway ready" });
 
-  const reg = await api("/douyin/user/register/", { method: "POST", body: new URLSearchParams({ username: "zoe", password: "secret123" }) });
+  const reg = await api("/douyin/user/register/", {
+    method: "POST",
+    body: new URLSearchParams({ username: "zoe", password: "secret123" }),
+  });
   assert.equal(reg.status, 200);
   assert.equal(reg.body.status_code, 0);
   assert.equal(reg.body.user_id, 2);
-  const taken = await api("/douyin/user/register/", { method: "POST", body: new URLSearchParams({ username: "zoe", password: "secret123" }) });
+  const taken = await api("/douyin/user/register/", {
+    method: "POST",
+    body: new URLSearchParams({ username: "zoe", password: "secret123" }),
+  });
   assert.equal(taken.status, 200);
   assert.notEqual(taken.body.status_code, 0);
   assert.match(taken.body.status_msg, /taken/);
@@ -182,7 +211,9 @@ test("with instances registered in etcd: ready, calls balanced to them, reasons 
   const missing = await api(`/douyin/user/?token=${reg.body.token}&user_id=77`);
   assert.equal(missing.status, 200);
   assert.match(missing.body.status_msg, /not found/);
-  const unfollow = await api(`/douyin/relation/action/?token=${reg.body.token}&to_user_id=1&action_type=2`, { method: "POST" });
+  const unfollow = await api(`/douyin/relation/action/?token=${reg.body.token}&to_user_id=1&action_type=2`, {
+    method: "POST",
+  });
   assert.equal(unfollow.status, 200);
   assert.match(unfollow.body.status_msg, /not following/);
 
@@ -210,7 +241,10 @@ test("SIGTERM: readiness off, the in-flight request completes, then exit 0", asy
   const r = await slow;
   assert.equal(r.status, 200);
   assert.equal(r.body.user.id, 99);
-  const code = await Promise.race([gateway.exited, new Promise((resolve) => setTimeout(() => resolve("timeout"), 10_000).unref())]);
+  const code = await Promise.race([
+    gateway.exited,
+    new Promise((resolve) => setTimeout(() => resolve("timeout"), 10_000).unref()),
+  ]);
   assert.equal(code, 0, gateway.logs());
   await assert.rejects(fetch(`${url}/healthz`));
   assert.match(gateway.logs(), /"msg":"stopped"/);

@@ -28,8 +28,22 @@ test("SERVER span named by route, child of traceparent, active in the handler (a
   const headers = { traceparent: `00-${TRACE}-${PARENT}-01` };
   const cases: Array<[string, RequestInit, string, string]> = [
     [`/douyin/user/?token=${token}`, { headers }, "HTTP GET /douyin/user/", "getUser"],
-    ["/douyin/user/login", { method: "POST", body: form({ username: "tina", password: "secret123" }).body, headers: { ...headers, "content-type": "application/x-www-form-urlencoded" } }, "HTTP POST /douyin/user/login/", "login"],
-    ["/douyin/user/login", { method: "POST", headers, ...multipart({ username: "tina", password: "secret123" }) }, "HTTP POST /douyin/user/login/", "login"],
+    [
+      "/douyin/user/login",
+      {
+        method: "POST",
+        body: form({ username: "tina", password: "secret123" }).body,
+        headers: { ...headers, "content-type": "application/x-www-form-urlencoded" },
+      },
+      "HTTP POST /douyin/user/login/",
+      "login",
+    ],
+    [
+      "/douyin/user/login",
+      { method: "POST", headers, ...multipart({ username: "tina", password: "secret123" }) },
+      "HTTP POST /douyin/user/login/",
+      "login",
+    ],
   ];
   for (const [path, init, name, method] of cases) {
     exporter.reset();
