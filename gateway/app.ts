@@ -320,6 +320,7 @@ export function createApp(deps: GatewayDeps): Express {
     streamHandler(req: Request, busboy: NodeJS.WritableStream) {
       let seen = 0;
       req.on("data", (chunk: Buffer) => {
+        if (seen > bodyLimitBytes) return; // already reported
         seen += chunk.length;
         if (seen > bodyLimitBytes) {
           req.unpipe(busboy);
