@@ -19,6 +19,10 @@ export const StatusCode = {
   // malformed requests (HTTP 4xx)
   INVALID_PARAMETER: 40001,
   BAD_BODY: 40002,
+  /** Rejected by Node's HTTP parser (answered from server.ts' clientError handler). */
+  BAD_HTTP: 40003,
+  REQUEST_TIMEOUT: 40801,
+  HEADERS_TOO_LARGE: 43101,
   BODY_TOO_LARGE: 41301,
   NOT_FOUND: 40401,
   METHOD_NOT_ALLOWED: 40501,

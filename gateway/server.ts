@@ -15,6 +15,7 @@ import { RelationServiceDefinition } from "../proto/gen/dzug/relation/v1/relatio
 import { UserServiceDefinition } from "../proto/gen/dzug/user/v1/user.ts";
 import { createApp } from "./app.ts";
 import { gatewayConfigSchema } from "./config.ts";
+import { StatusCode } from "./errors.ts";
 
 export interface RunningGateway {
   readonly port: number;
@@ -93,6 +94,23 @@ export async function startGateway(env: Record<string, string | undefined> = pro
     throw err;
   }
   server.on("error", (err) => logger.error({ err }, "http server error"));
+  // Requests Node's HTTP parser rejects never reach Express: answer them in JSON too.
+  server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable || err.code === "ECONNRESET") {
+      socket.destroy();
+      return;
+    }
+    const [status, text, code] =
+      err.code === "HPE_HEADER_OVERFLOW"
+        ? [431, "Request Header Fields Too Large", StatusCode.HEADERS_TOO_LARGE]
+        : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+          ? [408, "Request Timeout", StatusCode.REQUEST_TIMEOUT]
+          : [400, "Bad Request", StatusCode.BAD_HTTP];
+    const body = JSON.stringify({ status_code: code, status_msg: text.toLowerCase() });
+    socket.end(
+      `HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  });
   const port = (server.address() as AddressInfo).port;
   logger.info(
     {

@@ -5,6 +5,7 @@
 // finishes, exit 0).
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -164,9 +165,15 @@ function register(service: "user" | "relation"): Promise<void> {
 }
 
 test("without service instances: /readyz 503 naming them, API calls 503 JSON", async () => {
-  const ready = await api("/readyz");
-  assert.equal(ready.status, 503);
-  assert.match(ready.body.status_msg, /user: no live instance/);
+  // Before the first list from etcd the reason says so; after it, that nothing is registered.
+  const ready = await waitFor(
+    async () => {
+      const r = await api("/readyz");
+      assert.equal(r.status, 503);
+      return /user: no live instance/.test(r.body.status_msg) ? r : undefined;
+    },
+    { timeoutMs: 10_000, message: "discovery listed etcd" },
+  );
   assert.match(ready.body.status_msg, /relation: no live instance/);
   const r = await api("/douyin/user/register/?username=zoe&password=secret123", { method: "POST" });
   assert.equal(r.status, 503);
@@ -229,6 +236,22 @@ test("with instances registered in etcd: ready, calls balanced to them, reasons 
   const metrics = await (await fetch(`${url}/metrics`)).text();
   assert.match(metrics, /dzug_balancer_picks_total\{service="user",instance="user-test-1",strategy="round-robin"/);
   assert.match(metrics, /dzug_http_requests_total\{route="\/douyin\/user\/register\/",method="POST",status="200"/);
+});
+
+test("requests Node's HTTP parser rejects are answered in JSON too", async () => {
+  const answer = await new Promise<string>((resolve, reject) => {
+    const socket = connect(Number(new URL(url).port), "127.0.0.1", () => socket.write("GARBAGE\r\n\r\n"));
+    let text = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (c: string) => (text += c));
+    socket.on("end", () => resolve(text));
+    socket.on("error", reject);
+  });
+  assert.match(answer, /^HTTP\/1\.1 400 /);
+  assert.match(answer, /content-type: application\/json/);
+  const body = JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4));
+  assert.notEqual(body.status_code, 0);
+  assert.equal(typeof body.status_msg, "string");
 });
 
 test("SIGTERM: readiness off, the in-flight request completes, then exit 0", async () => {
