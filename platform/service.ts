@@ -93,10 +93,20 @@ export async function startService<S extends z.ZodObject>(
 
   const cleanups: Array<() => Promise<void>> = [];
   const cleanup = async () => {
-    for (const fn of cleanups.reverse()) await fn().catch((err) => logger.warn({ err }, "cleanup step failed"));
+    for (const fn of cleanups.reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        logger.warn({ err }, "cleanup step failed");
+      }
+    }
     cleanups.length = 0;
   };
-  cleanups.push(() => etcd.close() as unknown as Promise<void>, () => discovery.close(), () => tracing.shutdown());
+  cleanups.push(
+    async () => etcd.close(),
+    () => discovery.close(),
+    () => tracing.shutdown(),
+  );
 
   let setup: ServiceSetup;
   try {

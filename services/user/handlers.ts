@@ -20,6 +20,7 @@ function invalid(message: string): DomainError {
 
 function checkCredentials(username: string, password: string): void {
   if (chars(username) < 1 || chars(username) > USERNAME_MAX) throw invalid(`username must be 1 to ${USERNAME_MAX} characters`);
+  if (/\p{Cc}/u.test(username)) throw invalid("username must not contain control characters");
   if (chars(password) < PASSWORD_MIN || chars(password) > PASSWORD_MAX) {
     throw invalid(`password must be ${PASSWORD_MIN} to ${PASSWORD_MAX} characters`);
   }
@@ -61,7 +62,9 @@ export function userService(deps: { store: UserStore; tokens: TokenService }): S
     },
 
     async login({ username, password }) {
-      if (chars(username) < 1 || chars(username) > USERNAME_MAX || chars(password) > PASSWORD_MAX) throw badCredentials();
+      if (chars(username) < 1 || chars(username) > USERNAME_MAX || chars(password) > PASSWORD_MAX || /\p{Cc}/u.test(username)) {
+        throw badCredentials();
+      }
       const user = await store.findByUsername(username);
       decoy ??= decoyHash();
       const ok = await verifyPassword(password, user?.passwordHash ?? (await decoy));
