@@ -265,9 +265,7 @@ describe("chart <-> code contract", {
     }
   });
 
-  test("SIGTERM: each process exits with code 0", {
-    todo: "platform/service.ts cleanup calls .catch() on etcd.close(), which returns undefined: exit 1",
-  }, () => {
+  test("SIGTERM: each process exits with code 0", () => {
     for (const w of WORKLOADS) {
       assert.equal(exitCodes.get(w), 0, `${w} exit code after SIGTERM:\n${running.get(w)?.log.slice(-2000)}`);
     }
