@@ -118,6 +118,28 @@ describe("container image", { skip }, () => {
     assert.match(got.node, /^24\./);
   });
 
+  test("every runtime module loads in the image with production dependencies only", async () => {
+    const c = await container("modules");
+    // main.ts files would start processes; everything else only defines things.
+    const script = `
+      import { globSync } from "node:fs";
+      const files = globSync("{platform,services,gateway,proto/gen}/**/*.ts", { cwd: "/app" })
+        .filter((f) => !f.endsWith("/main.ts") && !f.endsWith(".test.ts"));
+      const failed = [];
+      for (const f of files) {
+        try { await import("/app/" + f); } catch (err) { failed.push(f + ": " + String(err?.message ?? err).split("\\n")[0]); }
+      }
+      console.log(JSON.stringify({ loaded: files.length - failed.length, failed }));
+      process.exit(0);`;
+    const { code, out } = await c.output(["node", "--input-type=module", "-e", script]);
+    assert.equal(code, 0, out);
+    const line = out.split("\n").find((l) => l.startsWith('{"loaded"'));
+    assert.ok(line, out);
+    const got = JSON.parse(line) as { loaded: number; failed: string[] };
+    assert.deepEqual(got.failed, []);
+    assert.ok(got.loaded >= 10, `only ${got.loaded} modules found under /app`);
+  });
+
   test("user, relation and gateway run from the image and serve the douyin API through etcd", {
     timeout: 180_000,
   }, async () => {
