@@ -90,7 +90,7 @@ export interface ChildInstance {
 }
 
 /** Spawns tests/discovery/fixtures/instance.ts; resolves once it printed READY (registered and serving). */
-export async function spawnInstance(env: { endpoint: string; prefix: string; service: string; ttlSeconds: number }): Promise<ChildInstance> {
+export async function spawnInstance(env: { endpoint: string; prefix: string; service: string; ttlSeconds: number; delayMs?: number }): Promise<ChildInstance> {
   const child = spawn(process.execPath, [join(here, "fixtures", "instance.ts")], {
     stdio: ["ignore", "pipe", "inherit"],
     env: {
@@ -99,6 +99,7 @@ export async function spawnInstance(env: { endpoint: string; prefix: string; ser
       FIXTURE_PREFIX: env.prefix,
       FIXTURE_SERVICE: env.service,
       FIXTURE_TTL: String(env.ttlSeconds),
+      FIXTURE_DELAY_MS: String(env.delayMs ?? 5),
     },
   });
   const exited = once(child, "exit").then(([code]) => code as number | null);
