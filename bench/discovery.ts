@@ -9,8 +9,8 @@ import pino from "pino";
 import { Registry } from "prom-client";
 import { Discovery, Registrar, ServiceWatcher } from "../platform/discovery/index.ts";
 import { UserServiceDefinition } from "../proto/gen/dzug/user/v1/user.ts";
-import { EtcdProcess } from "../tests/harness/etcd.ts";
 import { etcdClient, record, spawnInstance } from "../tests/discovery/helpers.ts";
+import { EtcdProcess } from "../tests/harness/etcd.ts";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
@@ -45,7 +45,9 @@ const etcd = await EtcdProcess.start();
 const prefix = "/bench";
 const children: Array<Awaited<ReturnType<typeof spawnInstance>>> = [];
 try {
-  console.log(`machine: ${cpus().length} x ${cpus()[0]?.model}, node ${process.version}; runs=${RUNS} x ${SECONDS}s, concurrency=${CONCURRENCY}`);
+  console.log(
+    `machine: ${cpus().length} x ${cpus()[0]?.model}, node ${process.version}; runs=${RUNS} x ${SECONDS}s, concurrency=${CONCURRENCY}`,
+  );
   // ---------- (a) call cost ----------
   const inst = await spawnInstance({ endpoint: etcd.endpoint, prefix, service: "echo", ttlSeconds: 10, delayMs: 0 });
   children.push(inst);
@@ -55,7 +57,10 @@ try {
   await discovery.watch("echo").start();
   const channel = createChannel(`127.0.0.1:${inst.port}`);
   const direct = createClient(UserServiceDefinition, channel);
-  const calls: Record<string, Call> = { direct: () => direct.getUser({ id: 1 }), pool: () => balanced.getUser({ id: 1 }) };
+  const calls: Record<string, Call> = {
+    direct: () => direct.getUser({ id: 1 }),
+    pool: () => balanced.getUser({ id: 1 }),
+  };
   for (const c of Object.values(calls)) await closedLoop(c, 1, CONCURRENCY); // warm-up
   const results: Record<string, Array<{ rps: number; p50: number; p99: number }>> = { direct: [], pool: [] };
   for (let r = 0; r < RUNS; r++) {
@@ -72,8 +77,12 @@ try {
   }
   // Sequential (concurrency 1): the per-call added latency without queueing.
   const seq: Record<string, number[]> = { direct: [], pool: [] };
-  for (let r = 0; r < RUNS; r++) for (const name of r % 2 === 0 ? ["direct", "pool"] : ["pool", "direct"]) seq[name]?.push((await closedLoop(calls[name] as Call, 1, 1)).p50);
-  console.log(`\nsequential p50 ms (median of ${RUNS}): direct ${median(seq.direct ?? []).toFixed(3)}, pool ${median(seq.pool ?? []).toFixed(3)}`);
+  for (let r = 0; r < RUNS; r++)
+    for (const name of r % 2 === 0 ? ["direct", "pool"] : ["pool", "direct"])
+      seq[name]?.push((await closedLoop(calls[name] as Call, 1, 1)).p50);
+  console.log(
+    `\nsequential p50 ms (median of ${RUNS}): direct ${median(seq.direct ?? []).toFixed(3)}, pool ${median(seq.pool ?? []).toFixed(3)}`,
+  );
   channel.close();
   await discovery.close();
 
@@ -97,7 +106,14 @@ try {
   const gone: number[] = [];
   for (let i = 0; i < TRIALS; i++) {
     const id = `vis-${i}`;
-    const reg = new Registrar({ etcd: regClient, prefix, record: record("vis", id, "127.0.0.1:1"), ttlSeconds: 10, logger, metrics: new Registry() });
+    const reg = new Registrar({
+      etcd: regClient,
+      prefix,
+      record: record("vis", id, "127.0.0.1:1"),
+      ttlSeconds: 10,
+      logger,
+      metrics: new Registry(),
+    });
     const t0 = performance.now();
     const seen = until(() => watcher.instances().some((x) => x.id === id));
     await reg.start();
@@ -112,8 +128,12 @@ try {
   console.log(`\n(b) ${TRIALS} trials, registrar and watcher on separate etcd clients, local etcd`);
   console.log("| transition | median ms | p99 ms | max ms |");
   console.log("|---|---|---|---|");
-  console.log(`| register (lease grant + put) -> visible | ${median(visible).toFixed(2)} | ${quantile(visible, 0.99).toFixed(2)} | ${Math.max(...visible).toFixed(2)} |`);
-  console.log(`| stop (lease revoke) -> gone | ${median(gone).toFixed(2)} | ${quantile(gone, 0.99).toFixed(2)} | ${Math.max(...gone).toFixed(2)} |`);
+  console.log(
+    `| register (lease grant + put) -> visible | ${median(visible).toFixed(2)} | ${quantile(visible, 0.99).toFixed(2)} | ${Math.max(...visible).toFixed(2)} |`,
+  );
+  console.log(
+    `| stop (lease revoke) -> gone | ${median(gone).toFixed(2)} | ${quantile(gone, 0.99).toFixed(2)} | ${Math.max(...gone).toFixed(2)} |`,
+  );
   await watcher.close();
   regClient.close();
   watchClient.close();

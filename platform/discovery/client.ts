@@ -11,7 +11,14 @@
 //   method's idempotencyLevel is NO_SIDE_EFFECTS or IDEMPOTENT.
 // A retry goes to an instance not tried yet for this call; when none is left, the last error is thrown.
 import type { ClientMiddleware } from "nice-grpc";
-import { type CallOptions, type Client, ClientError, type CompatServiceDefinition, createClientFactory, Status } from "nice-grpc";
+import {
+  type CallOptions,
+  type Client,
+  ClientError,
+  type CompatServiceDefinition,
+  createClientFactory,
+  Status,
+} from "nice-grpc";
 import type { Logger } from "pino";
 import { type Balancer, createBalancer, type StrategyName } from "./balancer.ts";
 import type { DiscoveryMetrics } from "./metrics.ts";
@@ -30,7 +37,11 @@ export interface DeadlineCallOptions {
   deadline?: Date | number;
 }
 
-export const NOT_SENT_DETAILS = ["No connection established", "Stream refused by server", "Channel closed before call started"] as const;
+export const NOT_SENT_DETAILS = [
+  "No connection established",
+  "Stream refused by server",
+  "Channel closed before call started",
+] as const;
 
 /** True when an error says the call never reached a server, so any method may be retried. */
 export function failedBeforeServer(err: ClientError): boolean {
@@ -54,11 +65,25 @@ interface MethodInfo {
 export function describeMethods(definition: CompatServiceDefinition): MethodInfo[] {
   const d = definition as Record<string, unknown>;
   if (typeof d.fullName === "string" && typeof d.methods === "object" && d.methods !== null) {
-    return Object.entries(d.methods as Record<string, { name: string; requestStream: boolean; responseStream: boolean; options?: { idempotencyLevel?: string } }>).map(
-      ([key, m]) => ({ key, path: `/${d.fullName}/${m.name}`, requestStream: m.requestStream, responseStream: m.responseStream, idempotencyLevel: m.options?.idempotencyLevel }),
-    );
+    return Object.entries(
+      d.methods as Record<
+        string,
+        { name: string; requestStream: boolean; responseStream: boolean; options?: { idempotencyLevel?: string } }
+      >,
+    ).map(([key, m]) => ({
+      key,
+      path: `/${d.fullName}/${m.name}`,
+      requestStream: m.requestStream,
+      responseStream: m.responseStream,
+      idempotencyLevel: m.options?.idempotencyLevel,
+    }));
   }
-  return Object.entries(d as Record<string, { path: string; requestStream: boolean; responseStream: boolean; options?: { idempotencyLevel?: string } }>).map(([key, m]) => ({
+  return Object.entries(
+    d as Record<
+      string,
+      { path: string; requestStream: boolean; responseStream: boolean; options?: { idempotencyLevel?: string } }
+    >,
+  ).map(([key, m]) => ({
     key,
     path: m.path,
     requestStream: m.requestStream,
@@ -100,7 +125,8 @@ export function createBalancedClient<Def extends CompatServiceDefinition>(
     const { key, path } = method;
     const methodName = path.slice(path.lastIndexOf("/") + 1);
     const idempotent = method.idempotencyLevel === "NO_SIDE_EFFECTS" || method.idempotencyLevel === "IDEMPOTENT";
-    const noInstance = () => new ClientError(path, Status.UNAVAILABLE, `no live instance of service "${service}" ${ctx.describeEmpty()}`);
+    const noInstance = () =>
+      new ClientError(path, Status.UNAVAILABLE, `no live instance of service "${service}" ${ctx.describeEmpty()}`);
 
     if (method.requestStream || method.responseStream) {
       // Streaming: routed to one picked instance, no retries.
@@ -115,7 +141,8 @@ export function createBalancedClient<Def extends CompatServiceDefinition>(
     out[key] = async (request: unknown, options: CallOptions & DeadlineCallOptions = {}) => {
       const { deadline, signal: callerSignal, ...rest } = options;
       let deadlineAt = Date.now() + opts.deadlineMs;
-      if (deadline !== undefined) deadlineAt = Math.min(deadlineAt, deadline instanceof Date ? deadline.getTime() : deadline);
+      if (deadline !== undefined)
+        deadlineAt = Math.min(deadlineAt, deadline instanceof Date ? deadline.getTime() : deadline);
       const tried = new Set<string>();
       let lastError: unknown;
       for (let attempt = 1; attempt <= opts.maxAttempts; attempt++) {
@@ -141,11 +168,18 @@ export function createBalancedClient<Def extends CompatServiceDefinition>(
         let code = "OK";
         pool.acquire(entry);
         try {
-          return await (clientFor(entry)[key] as (r: unknown, o: CallOptions) => Promise<unknown>)(request, { ...rest, signal: ctl.signal });
+          return await (clientFor(entry)[key] as (r: unknown, o: CallOptions) => Promise<unknown>)(request, {
+            ...rest,
+            signal: ctl.signal,
+          });
         } catch (err) {
           if (timedOut) {
             code = "DEADLINE_EXCEEDED";
-            lastError = new ClientError(path, Status.DEADLINE_EXCEEDED, `deadline of ${opts.deadlineMs} ms exceeded (instance ${entry.record.id}, attempt ${attempt})`);
+            lastError = new ClientError(
+              path,
+              Status.DEADLINE_EXCEEDED,
+              `deadline of ${opts.deadlineMs} ms exceeded (instance ${entry.record.id}, attempt ${attempt})`,
+            );
             break;
           }
           if (!(err instanceof ClientError)) {
@@ -157,12 +191,18 @@ export function createBalancedClient<Def extends CompatServiceDefinition>(
           code = Status[err.code] ?? String(err.code);
           lastError = err;
           if (!isRetryable(err, idempotent)) break;
-          log.debug({ instance: entry.record.id, attempt, code, details: err.details }, "attempt failed; retrying on another instance");
+          log.debug(
+            { instance: entry.record.id, attempt, code, details: err.details },
+            "attempt failed; retrying on another instance",
+          );
         } finally {
           clearTimeout(timer);
           callerSignal?.removeEventListener("abort", onCallerAbort);
           pool.release(entry);
-          m.clientDuration.observe({ service, method: methodName, instance: entry.record.id, code }, (performance.now() - started) / 1000);
+          m.clientDuration.observe(
+            { service, method: methodName, instance: entry.record.id, code },
+            (performance.now() - started) / 1000,
+          );
         }
       }
       if (lastError === undefined) lastError = noInstance();

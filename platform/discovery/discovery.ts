@@ -47,7 +47,13 @@ export class Discovery {
     if (this.closed) throw new Error("Discovery is closed");
     let w = this.watchers.get(service);
     if (!w) {
-      w = new ServiceWatcher({ etcd: this.opts.etcd, prefix: this.opts.prefix, service, logger: this.opts.logger, metrics: this.opts.metrics });
+      w = new ServiceWatcher({
+        etcd: this.opts.etcd,
+        prefix: this.opts.prefix,
+        service,
+        logger: this.opts.logger,
+        metrics: this.opts.metrics,
+      });
       this.watchers.set(service, w);
       void w.start();
     }
@@ -57,13 +63,23 @@ export class Discovery {
   private pool(service: string): InstancePool {
     let p = this.pools.get(service);
     if (!p) {
-      p = new InstancePool({ service, watcher: this.watch(service), logger: this.opts.logger, metrics: this.m, channelOptions: this.opts.channelOptions });
+      p = new InstancePool({
+        service,
+        watcher: this.watch(service),
+        logger: this.opts.logger,
+        metrics: this.m,
+        channelOptions: this.opts.channelOptions,
+      });
       this.pools.set(service, p);
     }
     return p;
   }
 
-  client<Def extends CompatServiceDefinition>(service: string, definition: Def, opts: ClientOptions = {}): Client<Def, DeadlineCallOptions> {
+  client<Def extends CompatServiceDefinition>(
+    service: string,
+    definition: Def,
+    opts: ClientOptions = {},
+  ): Client<Def, DeadlineCallOptions> {
     const d = this.opts.defaults ?? {};
     const strategy = opts.strategy ?? d.strategy ?? "random";
     const maxAttempts = Math.max(1, opts.maxAttempts ?? d.maxAttempts ?? 3);

@@ -7,7 +7,11 @@
 import type { IOptions } from "etcd3";
 
 /** A structural cockatiel IBackoff: full-jitter exponential from initialMs, capped at maxMs. */
-export function watchBackoff(initialMs = 100, maxMs = 2_000, attempt = 0): { readonly duration: number; next(): ReturnType<typeof watchBackoff> } {
+export function watchBackoff(
+  initialMs = 100,
+  maxMs = 2_000,
+  attempt = 0,
+): { readonly duration: number; next(): ReturnType<typeof watchBackoff> } {
   const cap = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 20));
   return {
     duration: cap / 2 + Math.random() * (cap / 2),
@@ -21,6 +25,10 @@ export function etcdClientOptions(endpoints: string | string[], dialTimeoutMs = 
     hosts: endpoints,
     dialTimeout: dialTimeoutMs,
     faultHandling: { watchBackoff: watchBackoff() as never },
-    grpcOptions: { "grpc.keepalive_time_ms": 10_000, "grpc.keepalive_timeout_ms": 5_000, "grpc.keepalive_permit_without_calls": 1 },
+    grpcOptions: {
+      "grpc.keepalive_time_ms": 10_000,
+      "grpc.keepalive_timeout_ms": 5_000,
+      "grpc.keepalive_permit_without_calls": 1,
+    },
   };
 }

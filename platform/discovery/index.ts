@@ -1,11 +1,26 @@
 // platform/discovery: registration in etcd, watching, per-instance channels, balancing and retries.
 export { type BackoffOptions, backoffDelay } from "./backoff.ts";
 export { type Balancer, createBalancer, type StrategyName, strategyNames } from "./balancer.ts";
-export { type ClientOptions, createBalancedClient, type DeadlineCallOptions, failedBeforeServer, isRetryable, NOT_SENT_DETAILS } from "./client.ts";
+export {
+  type ClientOptions,
+  createBalancedClient,
+  type DeadlineCallOptions,
+  failedBeforeServer,
+  isRetryable,
+  NOT_SENT_DETAILS,
+} from "./client.ts";
 export { Discovery, type DiscoveryOptions, type PoolSnapshot } from "./discovery.ts";
+export { etcdClientOptions, watchBackoff } from "./etcd-options.ts";
 export { type DiscoveryMetrics, discoveryMetrics } from "./metrics.ts";
 export { channelStateName, defaultChannelOptions, InstancePool, type PoolEntry } from "./pool.ts";
-export { decodeRecord, encodeRecord, type InstanceRecord, instanceKey, instanceRecordSchema, newInstanceId, serviceDir } from "./record.ts";
-export { etcdClientOptions, watchBackoff } from "./etcd-options.ts";
+export {
+  decodeRecord,
+  encodeRecord,
+  type InstanceRecord,
+  instanceKey,
+  instanceRecordSchema,
+  newInstanceId,
+  serviceDir,
+} from "./record.ts";
 export { Registrar, type RegistrarOptions } from "./registrar.ts";
 export { ServiceWatcher, type ServiceWatcherEvents, type ServiceWatcherOptions } from "./watcher.ts";

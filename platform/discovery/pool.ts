@@ -41,7 +41,13 @@ export class InstancePool {
   private closed = false;
   private readonly onChange = (records: InstanceRecord[]) => this.sync(records);
 
-  constructor(opts: { service: string; watcher: ServiceWatcher; logger: Logger; metrics: DiscoveryMetrics; channelOptions?: ChannelOptions }) {
+  constructor(opts: {
+    service: string;
+    watcher: ServiceWatcher;
+    logger: Logger;
+    metrics: DiscoveryMetrics;
+    channelOptions?: ChannelOptions;
+  }) {
     this.service = opts.service;
     this.watcher = opts.watcher;
     this.log = opts.logger.child({ component: "pool", service: opts.service });
@@ -68,7 +74,8 @@ export class InstancePool {
     for (const e of all) {
       if (exclude.has(e.record.id)) continue;
       if (e.channel.getConnectivityState(false) === connectivityState.TRANSIENT_FAILURE) continue;
-      (healthy ??= []).push(e);
+      if (healthy === undefined) healthy = [];
+      healthy.push(e);
     }
     const from = healthy && healthy.length > 0 ? healthy : all;
     const rec = balancer.pick(

@@ -55,11 +55,16 @@ export function decodeRecord(service: string, key: string, value: string): Decod
     return { ok: false, reason: "value is not JSON" };
   }
   const parsed = instanceRecordSchema.safeParse(json);
-  if (!parsed.success) return { ok: false, reason: `schema: ${parsed.error.issues.map((i) => `${i.path.join(".")} ${i.message}`).join("; ")}` };
+  if (!parsed.success)
+    return {
+      ok: false,
+      reason: `schema: ${parsed.error.issues.map((i) => `${i.path.join(".")} ${i.message}`).join("; ")}`,
+    };
   const segments = key.split("/");
   const id = segments[segments.length - 1];
   const svc = segments[segments.length - 2];
   if (parsed.data.id !== id) return { ok: false, reason: `id ${parsed.data.id} does not match key` };
-  if (parsed.data.service !== svc || svc !== service) return { ok: false, reason: `service ${parsed.data.service} does not match key` };
+  if (parsed.data.service !== svc || svc !== service)
+    return { ok: false, reason: `service ${parsed.data.service} does not match key` };
   return { ok: true, record: parsed.data };
 }

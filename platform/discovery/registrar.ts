@@ -99,7 +99,10 @@ export class Registrar {
       this.session = session;
       this.isRegistered = true;
       this.count(this.everRegistered ? "reregistered" : "registered");
-      this.log.info({ key: this.key, leaseId: session.leaseId, ttlSeconds: this.opts.ttlSeconds }, this.everRegistered ? "re-registered" : "registered");
+      this.log.info(
+        { key: this.key, leaseId: session.leaseId, ttlSeconds: this.opts.ttlSeconds },
+        this.everRegistered ? "re-registered" : "registered",
+      );
       this.everRegistered = true;
       onFirst();
       const reason = await session.ended;
@@ -134,7 +137,11 @@ export class Registrar {
     }
     const session: Session = { lease, leaseId, watcher: undefined, ended, end: endFn };
     // Watch our own key from just after our put: a delete means someone removed us.
-    const watcher = etcd.watch().key(this.key).startRevision(String(BigInt(putRevision) + 1n)).watcher();
+    const watcher = etcd
+      .watch()
+      .key(this.key)
+      .startRevision(String(BigInt(putRevision) + 1n))
+      .watcher();
     watcher.on("error", () => undefined); // etcd3 re-attaches on disconnect; a cancelled watch only loses this safety net
     watcher.on("delete", () => endFn("key deleted"));
     session.watcher = watcher;
@@ -147,9 +154,12 @@ export class Registrar {
     session.watcher = undefined;
     if (w) void w.cancel().catch(() => undefined);
     if (revoke) {
-      await within(session.lease.revoke({ deadline: Date.now() + this.callTimeoutMs }).catch((err) => {
-        this.log.warn({ err: String(err) }, "lease revoke failed; it will expire after its TTL");
-      }), this.callTimeoutMs);
+      await within(
+        session.lease.revoke({ deadline: Date.now() + this.callTimeoutMs }).catch((err) => {
+          this.log.warn({ err: String(err) }, "lease revoke failed; it will expire after its TTL");
+        }),
+        this.callTimeoutMs,
+      );
     } else {
       session.lease.release();
     }

@@ -91,7 +91,11 @@ export class ServiceWatcher extends EventEmitter<ServiceWatcherEvents> {
     this.closeCtl.abort();
     const w = this.current;
     this.current = undefined;
-    if (w) await within(w.cancel().catch(() => undefined), 1_000);
+    if (w)
+      await within(
+        w.cancel().catch(() => undefined),
+        1_000,
+      );
     if (this.loop) await within(this.loop, 2_000);
   }
 
@@ -99,7 +103,11 @@ export class ServiceWatcher extends EventEmitter<ServiceWatcherEvents> {
     if (stale === this.isStale) return;
     this.isStale = stale;
     this.m.stale.set({ service: this.service }, stale ? 1 : 0);
-    if (stale) this.log.warn({ err: String(err), instances: this.list.length }, "etcd unreachable: keeping the last known instances (stale)");
+    if (stale)
+      this.log.warn(
+        { err: String(err), instances: this.list.length },
+        "etcd unreachable: keeping the last known instances (stale)",
+      );
     else this.log.info({ instances: this.list.length }, "etcd reachable again: instance list refreshed");
     this.emit("stale", stale);
   }

@@ -1,7 +1,13 @@
 // Pure tests: strategies and the record codec (no etcd needed).
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { createBalancer, decodeRecord, encodeRecord, instanceKey, newInstanceId } from "../../platform/discovery/index.ts";
+import {
+  createBalancer,
+  decodeRecord,
+  encodeRecord,
+  instanceKey,
+  newInstanceId,
+} from "../../platform/discovery/index.ts";
 import { record } from "./helpers.ts";
 
 const three = [record("svc", "a", "h:1"), record("svc", "b", "h:2"), record("svc", "c", "h:3")];

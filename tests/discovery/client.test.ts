@@ -4,12 +4,21 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import type { Etcd3 } from "etcd3";
-import { ClientError, createServer, ServerError, Status } from "nice-grpc";
+import { ClientError, type ClientMiddleware, createServer, ServerError, Status } from "nice-grpc";
 import { Discovery, type InstanceRecord, Registrar } from "../../platform/discovery/index.ts";
 import { UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
 import { EtcdProcess } from "../harness/etcd.ts";
 import { waitFor } from "../harness/wait.ts";
-import { captureLogger, echoImpl, etcdClient, metricValue, newRegistry, record, spawnInstance, startEcho } from "./helpers.ts";
+import {
+  captureLogger,
+  echoImpl,
+  etcdClient,
+  metricValue,
+  newRegistry,
+  record,
+  spawnInstance,
+  startEcho,
+} from "./helpers.ts";
 
 let etcd: EtcdProcess;
 let client: Etcd3;
@@ -28,7 +37,14 @@ after(async () => {
 const prefixOf = () => `/t-${randomBytes(3).toString("hex")}`;
 
 async function register(prefix: string, rec: InstanceRecord): Promise<Registrar> {
-  const r = new Registrar({ etcd: client, prefix, record: rec, ttlSeconds: 10, logger: captureLogger().logger, metrics: newRegistry() });
+  const r = new Registrar({
+    etcd: client,
+    prefix,
+    record: rec,
+    ttlSeconds: 10,
+    logger: captureLogger().logger,
+    metrics: newRegistry(),
+  });
   cleanups.push(() => r.stop());
   await r.start();
   return r;
@@ -46,7 +62,9 @@ describe("balanced client", () => {
   test("one instance's port closed: every call succeeds through the others; picks are all counted", async () => {
     const prefix = prefixOf();
     const servers = await Promise.all(["echo-a", "echo-b", "echo-c"].map((id) => startEcho(id)));
-    cleanups.push(() => servers.forEach((s) => s.server.forceShutdown()));
+    cleanups.push(() => {
+      for (const s of servers) s.server.forceShutdown();
+    });
     await Promise.all(servers.map((s, i) => register(prefix, record("echo", `echo-${"abc"[i]}`, s.address))));
     const { discovery, metrics } = newDiscovery(prefix);
     const users = discovery.client("echo", UserServiceDefinition);
@@ -59,7 +77,10 @@ describe("balanced client", () => {
     const seen = new Map<string, number>();
     for (let i = 0; i < n; i++) {
       // Alternate a read-only method and a non-idempotent one: both must go through.
-      const name = i % 2 === 0 ? (await users.getUser({ id: i })).user?.name : (await users.register({ username: "u", password: "p" })).token;
+      const name =
+        i % 2 === 0
+          ? (await users.getUser({ id: i })).user?.name
+          : (await users.register({ username: "u", password: "p" })).token;
       seen.set(String(name), (seen.get(String(name)) ?? 0) + 1);
     }
     assert.equal(seen.get("echo-b"), undefined);
@@ -69,7 +90,10 @@ describe("balanced client", () => {
     const calls = 30 + n;
     assert.equal(picks, calls + retries, `picks ${picks} = calls ${calls} + retries ${retries}`);
     const snap = discovery.snapshot().find((s) => s.service === "echo");
-    assert.equal(snap?.instances.reduce((a, i) => a + i.picks, 0), picks);
+    assert.equal(
+      snap?.instances.reduce((a, i) => a + i.picks, 0),
+      picks,
+    );
     const deadPicks = snap?.instances.find((i) => i.record.id === "echo-b")?.picks ?? 0;
     // The dead one is skipped while its channel is in TRANSIENT_FAILURE: it costs a few picks, not a third.
     assert.ok(deadPicks < n / 10, `dead instance picked ${deadPicks} times`);
@@ -93,17 +117,22 @@ describe("balanced client", () => {
       },
     });
     const nfPort = await notFound.listen("127.0.0.1:0");
-    cleanups.push(() => [good.server, bad, notFound].forEach((s) => s.forceShutdown()));
+    cleanups.push(() => {
+      for (const s of [good.server, bad, notFound]) s.forceShutdown();
+    });
     await register(prefix, record("echo", "echo-good", good.address));
     await register(prefix, record("echo", "echo-bad", `127.0.0.1:${badPort}`));
     await register(prefix, record("nf", "nf-1", `127.0.0.1:${nfPort}`));
     const { discovery, metrics } = newDiscovery(prefix);
     const echo = discovery.client("echo", UserServiceDefinition, { strategy: "round-robin" });
     const nf = discovery.client("nf", UserServiceDefinition);
-    await waitFor(() => discovery.watch("echo").instances().length === 2 && discovery.watch("nf").instances().length === 1, {
-      timeoutMs: 5_000,
-      message: "instances",
-    });
+    await waitFor(
+      () => discovery.watch("echo").instances().length === 2 && discovery.watch("nf").instances().length === 1,
+      {
+        timeoutMs: 5_000,
+        message: "instances",
+      },
+    );
     // GetUser (NO_SIDE_EFFECTS): UNAVAILABLE from echo-bad is retried on echo-good.
     for (let i = 0; i < 20; i++) assert.equal((await echo.getUser({ id: i })).user?.name, "echo-good");
     const getRetries = await metricValue(metrics, "dzug_balancer_retries_total", { method: "GetUser" });
@@ -120,7 +149,10 @@ describe("balanced client", () => {
     }
     assert.ok(registerFailures >= 5, `register failures ${registerFailures}`);
     assert.equal(await metricValue(metrics, "dzug_balancer_retries_total", { method: "Register" }), 0);
-    assert.equal(await metricValue(metrics, "dzug_balancer_failures_total", { method: "Register", code: "UNAVAILABLE" }), registerFailures);
+    assert.equal(
+      await metricValue(metrics, "dzug_balancer_failures_total", { method: "Register", code: "UNAVAILABLE" }),
+      registerFailures,
+    );
     // A business error is the answer: one attempt, no retry.
     await assert.rejects(nf.getUser({ id: 1 }), (err) => err instanceof ClientError && err.code === Status.NOT_FOUND);
     assert.equal(await metricValue(metrics, "dzug_balancer_picks_total", { service: "nf" }), 1);
@@ -134,7 +166,13 @@ describe("balanced client", () => {
     const none = discovery.client("nobody", UserServiceDefinition);
     await discovery.watch("nobody").start();
     const t0 = performance.now();
-    await assert.rejects(none.getUser({ id: 1 }), (err) => err instanceof ClientError && err.code === Status.UNAVAILABLE && /no live instance of service "nobody"/.test(err.details));
+    await assert.rejects(
+      none.getUser({ id: 1 }),
+      (err) =>
+        err instanceof ClientError &&
+        err.code === Status.UNAVAILABLE &&
+        /no live instance of service "nobody"/.test(err.details),
+    );
     assert.ok(performance.now() - t0 < 100);
     assert.equal(discovery.ready("nobody"), false);
 
@@ -148,20 +186,54 @@ describe("balanced client", () => {
     const c = discovery.client("slow", UserServiceDefinition, { deadlineMs: 300 });
     await waitFor(() => discovery.ready("slow"), { timeoutMs: 5_000, message: "slow ready" });
     const t1 = performance.now();
-    await assert.rejects(c.getUser({ id: 1 }), (err) => err instanceof ClientError && err.code === Status.DEADLINE_EXCEEDED);
+    await assert.rejects(
+      c.getUser({ id: 1 }),
+      (err) => err instanceof ClientError && err.code === Status.DEADLINE_EXCEEDED,
+    );
     const took = performance.now() - t1;
     assert.ok(took >= 250 && took < 2_000, `deadline after ${took} ms`);
-    await assert.rejects(c.getUser({ id: 1 }, { deadline: Date.now() + 50 }), (err) => err instanceof ClientError && err.code === Status.DEADLINE_EXCEEDED);
+    await assert.rejects(
+      c.getUser({ id: 1 }, { deadline: Date.now() + 50 }),
+      (err) => err instanceof ClientError && err.code === Status.DEADLINE_EXCEEDED,
+    );
     const ctl = new AbortController();
     const p = c.getUser({ id: 1 }, { signal: ctl.signal });
     ctl.abort();
     await assert.rejects(p, (err) => (err as Error).name === "AbortError");
   });
 
+  test("middleware runs on every per-instance call; snapshot reports the pool", async () => {
+    const prefix = prefixOf();
+    const s = await startEcho("mw-1");
+    cleanups.push(() => s.server.forceShutdown());
+    await register(prefix, record("mw", "mw-1", s.address));
+    const { discovery } = newDiscovery(prefix);
+    const paths: string[] = [];
+    const middleware: ClientMiddleware = async function* (call, options) {
+      paths.push(call.method.path);
+      return yield* call.next(call.request, options);
+    };
+    const c = discovery.client("mw", UserServiceDefinition, { middleware, strategy: "round-robin" });
+    await waitFor(() => discovery.ready("mw"), { timeoutMs: 5_000, message: "mw ready" });
+    for (let i = 0; i < 10; i++) await c.getUser({ id: i });
+    assert.equal(paths.length, 10);
+    assert.equal(paths[0], "/dzug.user.v1.UserService/GetUser");
+    const snap = discovery.snapshot().find((x) => x.service === "mw");
+    assert.equal(snap?.strategy, "round-robin");
+    assert.equal(snap?.ready, true);
+    assert.equal(snap?.stale, false);
+    assert.equal(snap?.instances[0]?.picks, 10);
+    assert.equal(snap?.instances[0]?.state, "READY");
+  });
+
   test("SIGTERM of an instance during load: no call fails", async () => {
     const prefix = prefixOf();
-    const children = await Promise.all([0, 1, 2].map(() => spawnInstance({ endpoint: etcd.endpoint, prefix, service: "echo", ttlSeconds: 5 })));
-    cleanups.push(() => children.forEach((c) => c.child.kill("SIGKILL")));
+    const children = await Promise.all(
+      [0, 1, 2].map(() => spawnInstance({ endpoint: etcd.endpoint, prefix, service: "echo", ttlSeconds: 5 })),
+    );
+    cleanups.push(() => {
+      for (const c of children) c.child.kill("SIGKILL");
+    });
     const { discovery, metrics } = newDiscovery(prefix);
     const users = discovery.client("echo", UserServiceDefinition);
     await waitFor(() => discovery.watch("echo").instances().length === 3, { timeoutMs: 10_000, message: "3 children" });
@@ -175,7 +247,10 @@ describe("balanced client", () => {
       for (let i = 0; !stop; i++) {
         try {
           // Half the load is non-idempotent: it must not reach a draining instance either.
-          const name = (i + w) % 2 === 0 ? (await users.getUser({ id: i })).user?.name : (await users.register({ username: "u", password: "p" })).token;
+          const name =
+            (i + w) % 2 === 0
+              ? (await users.getUser({ id: i })).user?.name
+              : (await users.register({ username: "u", password: "p" })).token;
           calls++;
           if (name === victim.id) victimCalls++;
         } catch (err) {
@@ -187,7 +262,14 @@ describe("balanced client", () => {
     await waitFor(() => victimCalls >= 50, { timeoutMs: 15_000, message: "load reaching the victim" });
     victim.child.kill("SIGTERM");
     assert.equal(await victim.exited, 0, "the instance exits 0 after draining");
-    await waitFor(() => !discovery.watch("echo").instances().some((i) => i.id === victim.id), { timeoutMs: 5_000, message: "victim gone" });
+    await waitFor(
+      () =>
+        !discovery
+          .watch("echo")
+          .instances()
+          .some((i) => i.id === victim.id),
+      { timeoutMs: 5_000, message: "victim gone" },
+    );
     const after = calls;
     await waitFor(() => calls >= after + 300, { timeoutMs: 15_000, message: "load continues after the exit" });
     stop = true;

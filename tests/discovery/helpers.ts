@@ -8,13 +8,16 @@ import { createServer, type Server } from "nice-grpc";
 import pino, { type Logger } from "pino";
 import { Registry } from "prom-client";
 import { etcdClientOptions, type InstanceRecord, watchBackoff } from "../../platform/discovery/index.ts";
-import { type UserServiceImplementation, UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
+import { UserServiceDefinition, type UserServiceImplementation } from "../../proto/gen/dzug/user/v1/user.ts";
 import { waitFor } from "../harness/wait.ts";
 
 export const here = dirname(fileURLToPath(import.meta.url));
 
 export function etcdClient(endpoint: string): Etcd3 {
-  return new Etcd3({ ...etcdClientOptions(endpoint, 2_000), faultHandling: { watchBackoff: watchBackoff(50, 500) as never } });
+  return new Etcd3({
+    ...etcdClientOptions(endpoint, 2_000),
+    faultHandling: { watchBackoff: watchBackoff(50, 500) as never },
+  });
 }
 
 export interface CapturedLogger {
@@ -40,7 +43,11 @@ export function newRegistry(): Registry {
   return new Registry();
 }
 
-export async function metricValue(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
+export async function metricValue(
+  registry: Registry,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
   const m = registry.getSingleMetric(name);
   if (!m) return 0;
   const data = await m.get();
@@ -57,7 +64,10 @@ export function record(service: string, id: string, address: string, weight = 10
 }
 
 /** Echo implementation: GetUser answers with the instance id in user.name; Register with it in token. */
-export function echoImpl(instanceId: string, hooks: { onGetUser?: () => Promise<void> } = {}): UserServiceImplementation {
+export function echoImpl(
+  instanceId: string,
+  hooks: { onGetUser?: () => Promise<void> } = {},
+): UserServiceImplementation {
   const unimplemented = async (): Promise<never> => {
     throw new Error("not implemented in the echo service");
   };
@@ -75,7 +85,10 @@ export function echoImpl(instanceId: string, hooks: { onGetUser?: () => Promise<
   };
 }
 
-export async function startEcho(instanceId: string, hooks: { onGetUser?: () => Promise<void> } = {}): Promise<{ server: Server; port: number; address: string }> {
+export async function startEcho(
+  instanceId: string,
+  hooks: { onGetUser?: () => Promise<void> } = {},
+): Promise<{ server: Server; port: number; address: string }> {
   const server = createServer();
   server.add(UserServiceDefinition, echoImpl(instanceId, hooks));
   const port = await server.listen("127.0.0.1:0");
@@ -90,7 +103,13 @@ export interface ChildInstance {
 }
 
 /** Spawns tests/discovery/fixtures/instance.ts; resolves once it printed READY (registered and serving). */
-export async function spawnInstance(env: { endpoint: string; prefix: string; service: string; ttlSeconds: number; delayMs?: number }): Promise<ChildInstance> {
+export async function spawnInstance(env: {
+  endpoint: string;
+  prefix: string;
+  service: string;
+  ttlSeconds: number;
+  delayMs?: number;
+}): Promise<ChildInstance> {
   const child = spawn(process.execPath, [join(here, "fixtures", "instance.ts")], {
     stdio: ["ignore", "pipe", "inherit"],
     env: {

@@ -27,7 +27,14 @@ function uniquePrefix(): string {
 }
 
 function newWatcher(prefix: string, service: string, metrics = newRegistry(), log = captureLogger()) {
-  const w = new ServiceWatcher({ etcd: client, prefix, service, logger: log.logger, metrics, backoff: { initialMs: 50, maxMs: 500 } });
+  const w = new ServiceWatcher({
+    etcd: client,
+    prefix,
+    service,
+    logger: log.logger,
+    metrics,
+    backoff: { initialMs: 50, maxMs: 500 },
+  });
   cleanups.push(() => w.close());
   return w;
 }
@@ -46,7 +53,11 @@ function newRegistrar(prefix: string, service: string, id: string, ttlSeconds: n
   return r;
 }
 
-const ids = (w: ServiceWatcher) => w.instances().map((i) => i.id).join(",");
+const ids = (w: ServiceWatcher) =>
+  w
+    .instances()
+    .map((i) => i.id)
+    .join(",");
 
 describe("registration", () => {
   test("an instance appears after registering and disappears at once after a graceful stop", async () => {
@@ -98,15 +109,22 @@ describe("registration", () => {
     await w.start();
     assert.equal(ids(w), "echo-ok");
     // arriving through the watch
-    await client.put(instanceKey(prefix, "echo", "bad-schema")).value(JSON.stringify({ ...good, id: "bad-schema", weight: -1 }));
+    await client
+      .put(instanceKey(prefix, "echo", "bad-schema"))
+      .value(JSON.stringify({ ...good, id: "bad-schema", weight: -1 }));
     await client.put(instanceKey(prefix, "echo", "bad-id")).value(JSON.stringify({ ...good, id: "someone-else" }));
-    await client.put(instanceKey(prefix, "echo", "bad-svc")).value(JSON.stringify({ ...good, id: "bad-svc", service: "other" }));
+    await client
+      .put(instanceKey(prefix, "echo", "bad-svc"))
+      .value(JSON.stringify({ ...good, id: "bad-svc", service: "other" }));
     // a valid instance overwritten with garbage is dropped
     await client.put(instanceKey(prefix, "echo", "echo-ok")).value("garbage");
-    await waitFor(async () => (await metricValue(metrics, "dzug_discovery_malformed_records_total", { service: "echo" })) === 5, {
-      timeoutMs: 5_000,
-      message: "5 malformed counted",
-    });
+    await waitFor(
+      async () => (await metricValue(metrics, "dzug_discovery_malformed_records_total", { service: "echo" })) === 5,
+      {
+        timeoutMs: 5_000,
+        message: "5 malformed counted",
+      },
+    );
     assert.equal(ids(w), "");
     await client.put(instanceKey(prefix, "echo", "echo-ok")).value(JSON.stringify(good));
     await waitFor(() => ids(w) === "echo-ok", { timeoutMs: 5_000, message: "valid again" });
@@ -134,7 +152,10 @@ describe("registration", () => {
       },
       { timeoutMs: 30_000, message: "registration alive well after the restart" },
     );
-    await waitFor(() => ids(w) === "echo-keep" && !w.stale, { timeoutMs: 15_000, message: "watcher sees it, not stale" });
+    await waitFor(() => ids(w) === "echo-keep" && !w.stale, {
+      timeoutMs: 15_000,
+      message: "watcher sees it, not stale",
+    });
   });
 
   test("etcd restarted with an empty data dir: every live instance re-registers", async () => {

@@ -29,7 +29,8 @@ const ids = (list: readonly { id: string }[]) => list.map((i) => i.id).join(",")
 describe("watcher", () => {
   test("survives a compaction past the revision it watches from and ends with the right set", async () => {
     const prefix = prefixOf();
-    const put = (id: string) => client.put(instanceKey(prefix, "echo", id)).value(JSON.stringify(record("echo", id, "127.0.0.1:9")));
+    const put = (id: string) =>
+      client.put(instanceKey(prefix, "echo", id)).value(JSON.stringify(record("echo", id, "127.0.0.1:9")));
     await put("echo-old");
     await put("echo-stays");
     const log = captureLogger();
@@ -55,10 +56,16 @@ describe("watcher", () => {
     cleanups.push(() => w.close());
     await w.start();
     assert.equal(ids(w.instances()), "echo-old,echo-stays"); // the first list
-    await waitFor(() => ids(w.instances()) === "echo-new,echo-stays", { timeoutMs: 10_000, message: "set after compaction" });
+    await waitFor(() => ids(w.instances()) === "echo-new,echo-stays", {
+      timeoutMs: 10_000,
+      message: "set after compaction",
+    });
     assert.ok(lists >= 2, "re-listed");
     const ended = log.lines.filter((l) => l.msg === "watch ended; re-listing").map((l) => String(l.why));
-    assert.ok(ended.some((why) => /compact|cancel/i.test(why)), `why: ${ended.join(" | ")}`);
+    assert.ok(
+      ended.some((why) => /compact|cancel/i.test(why)),
+      `why: ${ended.join(" | ")}`,
+    );
     // and it keeps following changes after the re-list
     await client.delete().key(instanceKey(prefix, "echo", "echo-new"));
     await waitFor(() => ids(w.instances()) === "echo-stays", { timeoutMs: 5_000, message: "delete after re-watch" });
@@ -107,10 +114,15 @@ describe("watcher", () => {
     assert.equal(ids(w.instances()), "echo-a,echo-b");
     assert.equal(changes, 0, "the set never changed (never emptied)");
     assert.equal(await metricValue(metrics, "dzug_discovery_stale", { service: "echo" }), 0);
-    const staleWarns = log.lines.filter((l) => l.component === "watcher" && l.level === 40 && String(l.msg).startsWith("etcd unreachable"));
+    const staleWarns = log.lines.filter(
+      (l) => l.component === "watcher" && l.level === 40 && String(l.msg).startsWith("etcd unreachable"),
+    );
     assert.equal(staleWarns.length, 1, "one warn per transition");
     // and it still follows changes
     await regs[1]?.stop();
-    await waitFor(() => ids(w.instances()) === "echo-a", { timeoutMs: 10_000, message: "echo-b gone after etcd is back" });
+    await waitFor(() => ids(w.instances()) === "echo-a", {
+      timeoutMs: 10_000,
+      message: "echo-b gone after etcd is back",
+    });
   });
 });
