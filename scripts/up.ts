@@ -57,7 +57,9 @@ let stopping = false;
 function start(name: string, kind: "etcd" | "app", cmd: string, args: string[], extraEnv: Record<string, string>): ChildProcess {
   const color = colors[children.length % colors.length];
   const tag = `\x1b[${color}m${name.padEnd(10)}\x1b[0m|`;
-  const child = spawn(cmd, args, { cwd: root, env: { ...env, ...extraEnv }, stdio: ["ignore", "pipe", "pipe"] });
+  // Own process group: the terminal's Ctrl-C reaches only this script, which stops the services
+  // (they deregister and drain) before etcd.
+  const child = spawn(cmd, args, { cwd: root, env: { ...env, ...extraEnv }, stdio: ["ignore", "pipe", "pipe"], detached: true });
   for (const stream of [child.stdout, child.stderr]) {
     if (stream) createInterface({ input: stream }).on("line", (line) => process.stdout.write(`${tag} ${line}\n`));
   }
@@ -143,11 +145,15 @@ async function stopAll(kind: "etcd" | "app"): Promise<void> {
 }
 
 async function shutdown(code: number): Promise<never> {
+  if (stopping) return new Promise<never>(() => {}); // already stopping (npm forwards Ctrl-C too)
   stopping = true;
   await stopAll("app");
   await stopAll("etcd");
   process.exit(code);
 }
 
+process.on("exit", () => {
+  for (const { child } of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+});
 process.on("SIGINT", () => void shutdown(0));
 process.on("SIGTERM", () => void shutdown(0));
