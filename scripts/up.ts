@@ -22,7 +22,7 @@ const ports = {
 };
 const replicas = num("UP_REPLICAS", 2);
 
-const missing = ensurePrerequisites([ETCD], { install: false });
+const missing = ensurePrerequisites([ETCD], { install: true });
 if (missing.length > 0) {
   for (const m of missing) console.error(m);
   process.exit(1);
