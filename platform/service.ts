@@ -17,7 +17,7 @@ import pkg from "../package.json" with { type: "json" };
 import { type AdminServer, startAdminServer } from "./admin-server.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import type { ServiceBaseConfig } from "./config-schema.ts";
-import { Discovery, newInstanceId, Registrar } from "./discovery/index.ts";
+import { Discovery, etcdClientOptions, newInstanceId, Registrar } from "./discovery/index.ts";
 import { domainErrorsMiddleware } from "./errors.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { createMetricsRegistry } from "./metrics.ts";
@@ -68,7 +68,7 @@ export function defaultClientMiddleware(): ClientMiddleware {
 }
 
 export function createEtcdClient(config: Pick<ServiceBaseConfig, "etcd">): Etcd3 {
-  return new Etcd3({ hosts: config.etcd.endpoints, dialTimeout: config.etcd.dialTimeoutMs });
+  return new Etcd3(etcdClientOptions(config.etcd.endpoints, config.etcd.dialTimeoutMs));
 }
 
 export async function startService<S extends z.ZodObject>(
