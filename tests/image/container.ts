@@ -188,3 +188,19 @@ export class WorkingContainer {
     await run("buildah", ["rm", this.id]).catch(() => {});
   }
 }
+
+/** Removes working containers left by image test runs that were killed (their test pid is gone). */
+export async function removeStaleContainers(): Promise<void> {
+  const out = await run("buildah", ["containers", "--noheading", "--format", "{{.ContainerName}}"]);
+  for (const name of out.split("\n").map((l) => l.trim())) {
+    const m = /^dzug-image-test-[a-z]+-(\d+)-[0-9a-f]+$/.exec(name);
+    if (!m) continue;
+    let alive = true;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch {
+      alive = false;
+    }
+    if (!alive) await run("buildah", ["rm", name]).catch(() => {});
+  }
+}

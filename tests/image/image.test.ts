@@ -9,7 +9,14 @@ import { after, before, describe, test } from "node:test";
 import { EtcdProcess } from "../harness/etcd.ts";
 import { freePort } from "../harness/ports.ts";
 import { waitFor } from "../harness/wait.ts";
-import { buildImage, type ContainerProcess, hasBuildah, imageConfig, WorkingContainer } from "./container.ts";
+import {
+  buildImage,
+  type ContainerProcess,
+  hasBuildah,
+  imageConfig,
+  removeStaleContainers,
+  WorkingContainer,
+} from "./container.ts";
 
 const IMAGE = process.env.DZUG_IMAGE_TEST_IMAGE ?? "localhost/dzug:dev";
 const JWT_SECRET = `image-test-${randomBytes(24).toString("hex")}`;
@@ -57,6 +64,7 @@ describe("container image", { skip }, () => {
 
   before(
     async () => {
+      await removeStaleContainers();
       const started = Date.now();
       await buildImage(IMAGE);
       process.stderr.write(
@@ -182,26 +190,24 @@ describe("container image", { skip }, () => {
         }),
       };
 
-      const ready = (url: string, who: Running | undefined) => async () => {
-        if (who && !who.proc.running) throw new Error(`${who.name} exited (${who.proc.child.exitCode})`);
-        return (await fetch(url)).status === 200;
+      // Ready when /readyz answers 200; fails at once if the process exits first.
+      const ready = (url: string, who: Running | undefined) => {
+        assert.ok(who);
+        return Promise.race([
+          waitFor(async () => (await fetch(url)).status === 200, {
+            timeoutMs: 90_000,
+            intervalMs: 200,
+            message: `${who.name} ${url}`,
+          }),
+          who.proc.exited.then((code) => {
+            throw new Error(`${who.name} exited (${code}) before it was ready`);
+          }),
+        ]);
       };
       await Promise.all([
-        waitFor(ready(`http://127.0.0.1:${userAdmin}/readyz`, running.user), {
-          timeoutMs: 90_000,
-          intervalMs: 200,
-          message: "user /readyz",
-        }),
-        waitFor(ready(`http://127.0.0.1:${relationAdmin}/readyz`, running.relation), {
-          timeoutMs: 90_000,
-          intervalMs: 200,
-          message: "relation /readyz",
-        }),
-        waitFor(ready(`${gatewayUrl}/readyz`, running.gateway), {
-          timeoutMs: 90_000,
-          intervalMs: 200,
-          message: "gateway /readyz",
-        }),
+        ready(`http://127.0.0.1:${userAdmin}/readyz`, running.user),
+        ready(`http://127.0.0.1:${relationAdmin}/readyz`, running.relation),
+        ready(`${gatewayUrl}/readyz`, running.gateway),
       ]);
 
       const api = async (method: "GET" | "POST", path: string, params: Record<string, string | number>) => {
