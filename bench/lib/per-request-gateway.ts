@@ -1,0 +1,77 @@
+// Benchmark configuration (d): the gateway's own Express app (gateway/app.ts, same routes, parsing,
+// token check, middleware, JSON) over clients built the way the original Go demo did it: for every
+// RPC, range-get the service's instances from etcd, pick one at random, open a new gRPC channel, call,
+// close the channel. Compared with the real gateway (list+watch once, one long-lived channel per
+// instance) it shows what list+watch buys. A bench-only process; never used by the product.
+//
+//   DZUG_ETCD_ENDPOINTS=… DZUG_AUTH_JWT_SECRET=… BENCH_PORT=… node bench/lib/per-request-gateway.ts
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Etcd3 } from "etcd3";
+import { type Client, type CompatServiceDefinition, createChannel, createClientFactory } from "nice-grpc";
+import { createApp } from "../../gateway/app.ts";
+import { TokenService } from "../../platform/auth.ts";
+import { describeMethods } from "../../platform/discovery/client.ts";
+import { decodeRecord, serviceDir } from "../../platform/discovery/index.ts";
+import { createLogger } from "../../platform/logger.ts";
+import { createMetricsRegistry } from "../../platform/metrics.ts";
+import { defaultClientMiddleware } from "../../platform/service.ts";
+import { RelationServiceDefinition } from "../../proto/gen/dzug/relation/v1/relation.ts";
+import { UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
+
+const env = process.env;
+const prefix = env.DZUG_DISCOVERY_PREFIX ?? "/dzug/services";
+const etcd = new Etcd3({ hosts: (env.DZUG_ETCD_ENDPOINTS ?? "http://127.0.0.1:2379").split(",") });
+const factory = createClientFactory().use(defaultClientMiddleware());
+
+function perRequestClient<Def extends CompatServiceDefinition>(service: string, definition: Def): Client<Def> {
+  const out: Record<string, unknown> = {};
+  for (const m of describeMethods(definition)) {
+    out[m.key] = async (request: unknown, options: unknown) => {
+      const kvs = await etcd.getAll().prefix(serviceDir(prefix, service)).strings();
+      const records = [];
+      for (const [key, value] of Object.entries(kvs)) {
+        const d = decodeRecord(service, key, value);
+        if (d.ok) records.push(d.record);
+      }
+      const rec = records[Math.floor(Math.random() * records.length)];
+      if (!rec) throw new Error(`no instance of ${service} in etcd`);
+      const channel = createChannel(rec.address);
+      try {
+        const client = factory.create(definition, channel) as unknown as Record<
+          string,
+          (r: unknown, o: unknown) => Promise<unknown>
+        >;
+        return await (client[m.key] as (r: unknown, o: unknown) => Promise<unknown>)(request, options);
+      } finally {
+        channel.close();
+      }
+    };
+  }
+  return out as Client<Def>;
+}
+
+const logger = createLogger({
+  level: env.DZUG_LOG_LEVEL ?? "warn",
+  service: "bench-per-request",
+  instance: String(process.pid),
+});
+const app = createApp({
+  user: perRequestClient("user", UserServiceDefinition),
+  relation: perRequestClient("relation", RelationServiceDefinition),
+  tokens: new TokenService(env.DZUG_AUTH_JWT_SECRET ?? "", 86_400),
+  discovery: { snapshot: () => [] },
+  logger,
+  metrics: createMetricsRegistry({ service: "bench-per-request", instance: String(process.pid) }),
+  bodyLimitBytes: 65_536,
+});
+const server = createServer({ keepAliveTimeout: 65_000 }, app);
+server.listen(Number(env.BENCH_PORT ?? 0), "127.0.0.1", () => {
+  process.stdout.write(`listening ${(server.address() as AddressInfo).port}\n`);
+});
+process.on("SIGTERM", () => {
+  server.close();
+  server.closeAllConnections();
+  etcd.close();
+  process.exit(0);
+});
