@@ -28,6 +28,7 @@ export const DASHBOARD_DIR = resolve(dirname(fileURLToPath(import.meta.url)), ".
 // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana (not JS) interpolates the data source variable.
 const DS = { type: "prometheus", uid: "${datasource}" };
 const SVC = 'service=~"$service"';
+const REGISTRATIONS = `dzug_discovery_registrations_total{${SVC}}`;
 
 function query(expr: string, legend: string, refId = "A"): DataqueryBuilder {
   return new DataqueryBuilder().datasource(DS).expr(expr).legendFormat(legend).refId(refId);
@@ -146,11 +147,18 @@ export function balancingDashboard(): DashboardBuilder {
         .withTarget(query(`max by (service) (dzug_discovery_stale{${SVC}})`, "{{service}}")),
     )
     .withPanel(
-      stat("Registrations (1h)", "Registrar events: registered, lost (lease expired), reregistered.", "short")
+      stat(
+        "Registrations (1h)",
+        "Registrar events in the last hour: registered, lost (lease expired), reregistered, failed. A label set is only exported from its first event on, so a series first seen within the hour counts in full: increase() alone misses a series's first event, and most registrar series only ever have one.",
+        "short",
+      )
         .gridPos({ h: 4, w: 6, x: 6, y: 19 })
         .withTarget(
           query(
-            `sum by (service, outcome) (increase(dzug_discovery_registrations_total{${SVC}}[1h]))`,
+            // Series that existed an hour ago: their increase; series born since: their highest value (prom-client
+            // creates a counter's label set on its first inc, so it started from 0 within the hour). max_over_time
+            // also keeps the events of instances that have died since.
+            `sum by (service, outcome) ((increase(${REGISTRATIONS}[1h]) and ${REGISTRATIONS} offset 1h) or (max_over_time(${REGISTRATIONS}[1h]) unless ${REGISTRATIONS} offset 1h))`,
             "{{service}} {{outcome}}",
           ),
         ),
