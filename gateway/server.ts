@@ -3,14 +3,11 @@
 // accepting, drain in-flight requests bounded by shutdown.drainTimeoutMs, close discovery and etcd).
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import pkg from "../package.json" with { type: "json" };
 import { TokenService } from "../platform/auth.ts";
 import { ConfigError, loadConfig } from "../platform/config.ts";
-import { Discovery, newInstanceId } from "../platform/discovery/index.ts";
-import { createLogger, type Logger } from "../platform/logger.ts";
-import { createMetricsRegistry } from "../platform/metrics.ts";
-import { createEtcdClient, defaultClientMiddleware, exitOnSignals } from "../platform/service.ts";
-import { startTracing } from "../platform/tracing.ts";
+import type { Logger } from "../platform/logger.ts";
+import { startRuntime } from "../platform/runtime.ts";
+import { exitOnSignals } from "../platform/service.ts";
 import { RelationServiceDefinition } from "../proto/gen/dzug/relation/v1/relation.ts";
 import { UserServiceDefinition } from "../proto/gen/dzug/user/v1/user.ts";
 import { createApp } from "./app.ts";
@@ -29,28 +26,9 @@ const REQUIRED_SERVICES = ["user", "relation"] as const;
 
 export async function startGateway(env: Record<string, string | undefined> = process.env): Promise<RunningGateway> {
   const { config, unknownEnv } = loadConfig(gatewayConfigSchema, env);
-  const instanceId = newInstanceId("gateway");
-  const logger = createLogger({ level: config.log.level, service: "gateway", instance: instanceId });
-  if (unknownEnv.length > 0) logger.warn({ unknownEnv }, "ignoring DZUG_* variables that name no configuration key");
-  const tracing = startTracing({ service: "gateway", version: pkg.version, instance: instanceId }, env);
-  const metrics = createMetricsRegistry({ service: "gateway", instance: instanceId });
-  const etcd = createEtcdClient(config);
-  const discovery = new Discovery({
-    etcd,
-    prefix: config.discovery.prefix,
-    logger,
-    metrics,
-    defaults: { ...config.balancer, middleware: defaultClientMiddleware() },
-  });
-  const closeDeps = async () => {
-    await discovery.close().catch((err) => logger.warn({ err }, "discovery close failed"));
-    try {
-      etcd.close();
-    } catch (err) {
-      logger.warn({ err }, "etcd close failed");
-    }
-    await tracing.shutdown().catch((err) => logger.warn({ err }, "tracing shutdown failed"));
-  };
+  const runtime = startRuntime({ name: "gateway", config, unknownEnv, env });
+  const { instanceId, logger, metrics, tracing, discovery } = runtime;
+  const closeDeps = () => runtime.close();
 
   // Clients (and their watchers) exist from the start: one channel per instance, made by discovery
   // as instances appear, never per request.

@@ -1,28 +1,22 @@
 // The bootstrap every gRPC service shares: config, logger, metrics, tracing, gRPC server with health,
 // admin listener, etcd registration and graceful shutdown. A service supplies its handlers in `setup`.
-import { Etcd3 } from "etcd3";
-import {
-  type ClientMiddleware,
-  type CompatServiceDefinition,
-  composeClientMiddleware,
-  createServer,
-  type ServiceImplementation,
-} from "nice-grpc";
-import { errorDetailsClientMiddleware, errorDetailsServerMiddleware } from "nice-grpc-error-details";
-import { openTelemetryClientMiddleware, openTelemetryServerMiddleware } from "nice-grpc-opentelemetry";
+import { type CompatServiceDefinition, createServer, type ServiceImplementation } from "nice-grpc";
+import { errorDetailsServerMiddleware } from "nice-grpc-error-details";
+import { openTelemetryServerMiddleware } from "nice-grpc-opentelemetry";
 import { HealthDefinition, HealthServiceImpl, HealthState } from "nice-grpc-server-health";
 import type { Registry } from "prom-client";
 import type { z } from "zod";
-import pkg from "../package.json" with { type: "json" };
 import { type AdminServer, startAdminServer } from "./admin-server.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import type { ServiceBaseConfig } from "./config-schema.ts";
-import { Discovery, etcdClientOptions, newInstanceId, Registrar } from "./discovery/index.ts";
+import { type Discovery, Registrar } from "./discovery/index.ts";
 import { domainErrorsMiddleware } from "./errors.ts";
-import { createLogger, type Logger } from "./logger.ts";
-import { createMetricsRegistry } from "./metrics.ts";
+import type { Logger } from "./logger.ts";
+import { startRuntime, VERSION } from "./runtime.ts";
+
+export { defaultClientMiddleware } from "./runtime.ts";
+
 import { serverMetricsMiddleware } from "./server-metrics.ts";
-import { startTracing } from "./tracing.ts";
 
 export interface ServiceContext<C> {
   readonly config: C;
@@ -62,34 +56,14 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
-/** Client middleware for calls to other services: traces + rich error details. */
-export function defaultClientMiddleware(): ClientMiddleware {
-  return composeClientMiddleware(openTelemetryClientMiddleware(), errorDetailsClientMiddleware);
-}
-
-export function createEtcdClient(config: Pick<ServiceBaseConfig, "etcd">): Etcd3 {
-  return new Etcd3(etcdClientOptions(config.etcd.endpoints, config.etcd.dialTimeoutMs));
-}
-
 export async function startService<S extends z.ZodObject>(
   spec: ServiceSpec<S>,
   env: Record<string, string | undefined> = process.env,
 ): Promise<RunningService> {
   const { config, unknownEnv } = loadConfig(spec.configSchema, env);
   const base = config as unknown as ServiceBaseConfig;
-  const instanceId = newInstanceId(spec.name);
-  const logger = createLogger({ level: base.log.level, service: spec.name, instance: instanceId });
-  if (unknownEnv.length > 0) logger.warn({ unknownEnv }, "ignoring DZUG_* variables that name no configuration key");
-  const tracing = startTracing({ service: spec.name, version: pkg.version, instance: instanceId }, env);
-  const metrics = createMetricsRegistry({ service: spec.name, instance: instanceId });
-  const etcd = createEtcdClient(base);
-  const discovery = new Discovery({
-    etcd,
-    prefix: base.discovery.prefix,
-    logger,
-    metrics,
-    defaults: { ...base.balancer, middleware: defaultClientMiddleware() },
-  });
+  const runtime = startRuntime({ name: spec.name, config: base, unknownEnv, env });
+  const { instanceId, logger, metrics, discovery } = runtime;
 
   const cleanups: Array<() => Promise<void>> = [];
   const cleanup = async () => {
@@ -102,11 +76,7 @@ export async function startService<S extends z.ZodObject>(
     }
     cleanups.length = 0;
   };
-  cleanups.push(
-    async () => etcd.close(),
-    () => discovery.close(),
-    () => tracing.shutdown(),
-  );
+  cleanups.push(() => runtime.close());
 
   let setup: ServiceSetup;
   try {
@@ -148,7 +118,7 @@ export async function startService<S extends z.ZodObject>(
     for (const name of ["", ...serviceNames]) health.setStatus("healthy", name);
 
     registrar = new Registrar({
-      etcd,
+      etcd: runtime.etcd,
       prefix: base.discovery.prefix,
       ttlSeconds: base.discovery.leaseTtlSeconds,
       logger,
@@ -157,7 +127,7 @@ export async function startService<S extends z.ZodObject>(
         id: instanceId,
         service: spec.name,
         address: `${base.discovery.advertiseHost}:${grpcPort}`,
-        version: pkg.version,
+        version: VERSION,
         weight: base.discovery.weight,
         zone: base.discovery.zone,
         startedAt: new Date().toISOString(),
@@ -166,7 +136,10 @@ export async function startService<S extends z.ZodObject>(
     // Registration retries forever in the background; start() resolves at the first success.
     registrar.start().catch((err) => logger.error({ err }, "registration stopped"));
     const reg = registrar;
-    logger.info({ grpcPort, adminPort: admin.port, address: `${base.discovery.advertiseHost}:${grpcPort}` }, "service started");
+    logger.info(
+      { grpcPort, adminPort: admin.port, address: `${base.discovery.advertiseHost}:${grpcPort}` },
+      "service started",
+    );
 
     let stopping: Promise<void> | undefined;
     const stop = () => {
@@ -181,7 +154,8 @@ export async function startService<S extends z.ZodObject>(
           server.shutdown().then(() => true),
           delay(base.shutdown.drainTimeoutMs).then(() => false),
         ]);
-        if (!drained) logger.warn({ drainTimeoutMs: base.shutdown.drainTimeoutMs }, "drain timed out; cancelling calls");
+        if (!drained)
+          logger.warn({ drainTimeoutMs: base.shutdown.drainTimeoutMs }, "drain timed out; cancelling calls");
         await cleanup();
         logger.info("stopped");
         logger.flush();
