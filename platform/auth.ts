@@ -28,12 +28,17 @@ export class TokenService {
   async verify(token: string): Promise<number> {
     if (token === "" || token.length > 4096) throw invalid();
     try {
-      const { payload } = await jwtVerify(token, this.#key, { issuer: ISSUER, algorithms: ["HS256"], requiredClaims: ["sub", "exp"] });
+      const { payload } = await jwtVerify(token, this.#key, {
+        issuer: ISSUER,
+        algorithms: ["HS256"],
+        requiredClaims: ["sub", "exp"],
+      });
       const id = Number(payload.sub);
       if (!Number.isSafeInteger(id) || id <= 0) throw invalid();
       return id;
     } catch (err) {
-      if (err instanceof errors.JWTExpired) throw new DomainError(Status.UNAUTHENTICATED, Reason.TOKEN_EXPIRED, "token expired");
+      if (err instanceof errors.JWTExpired)
+        throw new DomainError(Status.UNAUTHENTICATED, Reason.TOKEN_EXPIRED, "token expired");
       if (err instanceof DomainError) throw err;
       throw invalid();
     }

@@ -2,7 +2,7 @@
 // Validated once at start; a bad value stops start-up with a message naming the key and its variable.
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
-import { z } from "zod";
+import type { z } from "zod";
 
 export const ENV_PREFIX = "DZUG_";
 
@@ -24,7 +24,11 @@ function unwrap(schema: z.ZodType): z.ZodType {
   let s = schema;
   for (;;) {
     const def = s.def as { type: string; innerType?: z.ZodType; in?: z.ZodType };
-    if ((def.type === "default" || def.type === "optional" || def.type === "nullable" || def.type === "prefault") && def.innerType) s = def.innerType;
+    if (
+      (def.type === "default" || def.type === "optional" || def.type === "nullable" || def.type === "prefault") &&
+      def.innerType
+    )
+      s = def.innerType;
     else if (def.type === "pipe" && def.in) s = def.in;
     else return s;
   }
@@ -65,7 +69,12 @@ function coerce(raw: string, kind: LeafKind): unknown {
       if (/^(false|0|no|off)$/i.test(v)) return false;
       return raw;
     case "array":
-      return v === "" ? [] : v.split(",").map((s) => s.trim()).filter((s) => s !== "");
+      return v === ""
+        ? []
+        : v
+            .split(",")
+            .map((s) => s.trim())
+            .filter((s) => s !== "");
     default:
       return raw;
   }
@@ -86,7 +95,12 @@ function deepMerge(base: Plain, over: Plain): Plain {
   for (const [k, v] of Object.entries(over)) {
     const b = out[k];
     const bothObjects =
-      typeof v === "object" && v !== null && !Array.isArray(v) && typeof b === "object" && b !== null && !Array.isArray(b);
+      typeof v === "object" &&
+      v !== null &&
+      !Array.isArray(v) &&
+      typeof b === "object" &&
+      b !== null &&
+      !Array.isArray(b);
     out[k] = bothObjects ? deepMerge(b as Plain, v as Plain) : v;
   }
   return out;

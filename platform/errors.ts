@@ -1,5 +1,5 @@
 // Business failures travel as gRPC status + a stable machine-readable reason (google.rpc.ErrorInfo).
-import { type CallContext, ClientError, type ServerMiddleware, ServerError, Status } from "nice-grpc";
+import { type CallContext, ClientError, ServerError, type ServerMiddleware, Status } from "nice-grpc";
 import { ErrorInfo, RichClientError, RichServerError } from "nice-grpc-error-details";
 import type { Logger } from "pino";
 
@@ -31,7 +31,9 @@ export class DomainError extends Error {
 }
 
 export function toRichServerError(err: DomainError): RichServerError {
-  return new RichServerError(err.code, err.message, [ErrorInfo.fromPartial({ reason: err.reason, domain: ERROR_DOMAIN })]);
+  return new RichServerError(err.code, err.message, [
+    ErrorInfo.fromPartial({ reason: err.reason, domain: ERROR_DOMAIN }),
+  ]);
 }
 
 /**
@@ -40,7 +42,14 @@ export function toRichServerError(err: DomainError): RichServerError {
  * Install it after nice-grpc-error-details' errorDetailsServerMiddleware.
  */
 export function domainErrorsMiddleware(logger: Logger): ServerMiddleware {
-  return async function* domainErrors<Req, Res>(call: { method: { path: string }; next: (req: Req, ctx: CallContext) => AsyncGenerator<Res, Res | void, undefined>; request: Req }, context: CallContext) {
+  return async function* domainErrors<Req, Res>(
+    call: {
+      method: { path: string };
+      next: (req: Req, ctx: CallContext) => AsyncGenerator<Res, Res | undefined, undefined>;
+      request: Req;
+    },
+    context: CallContext,
+  ) {
     try {
       return yield* call.next(call.request, context);
     } catch (err) {
@@ -49,7 +58,10 @@ export function domainErrorsMiddleware(logger: Logger): ServerMiddleware {
         if (err instanceof ClientError) {
           // A downstream failure: keep its code, not its text.
           logger.warn({ err, method: call.method.path }, "downstream call failed");
-          throw new ServerError(err.code, err.code === Status.UNAVAILABLE ? "a dependency is unavailable" : "a dependency failed");
+          throw new ServerError(
+            err.code,
+            err.code === Status.UNAVAILABLE ? "a dependency is unavailable" : "a dependency failed",
+          );
         }
         throw err;
       }

@@ -1,5 +1,5 @@
 // prom-client helpers: one Registry per process, passed explicitly (never prom-client's global default).
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 export function createMetricsRegistry(labels: { service: string; instance: string }): Registry {
   const registry = new Registry();

@@ -10,7 +10,11 @@ export function serverMetricsMiddleware(registry: Registry, service: string): Se
     labelNames: ["service", "method", "code"] as const,
   });
   return async function* serverMetrics<Req, Res>(
-    call: { method: { path: string }; next: (req: Req, ctx: CallContext) => AsyncGenerator<Res, Res | void, undefined>; request: Req },
+    call: {
+      method: { path: string };
+      next: (req: Req, ctx: CallContext) => AsyncGenerator<Res, Res | undefined, undefined>;
+      request: Req;
+    },
     context: CallContext,
   ) {
     const end = duration.startTimer({ service, method: call.method.path });

@@ -29,7 +29,6 @@ export interface ServiceContext<C> {
 
 export interface ServiceBinding {
   definition: CompatServiceDefinition;
-  // biome-ignore lint/suspicious/noExplicitAny: each binding pairs a definition with its own implementation type
   implementation: ServiceImplementation<any>;
 }
 

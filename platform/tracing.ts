@@ -29,7 +29,9 @@ function exporterFor(env: Record<string, string | undefined>) {
     case "http/protobuf":
       return new OTLPProtoExporter();
     default:
-      throw new Error(`OTEL_EXPORTER_OTLP_PROTOCOL: expected http/protobuf, http/json or grpc, got ${JSON.stringify(protocol)}`);
+      throw new Error(
+        `OTEL_EXPORTER_OTLP_PROTOCOL: expected http/protobuf, http/json or grpc, got ${JSON.stringify(protocol)}`,
+      );
   }
 }
 

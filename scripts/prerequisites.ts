@@ -21,7 +21,11 @@ export const ETCD: Prerequisite = { name: "etcd", aptPackage: "etcd-server", pre
 export const POSTGRES: Prerequisite = { name: "PostgreSQL server", aptPackage: "postgresql", present: postgresPresent };
 export const PROMETHEUS: Prerequisite = { name: "prometheus", aptPackage: "prometheus", present: onPath("prometheus") };
 export const BUILDAH: Prerequisite = { name: "buildah", aptPackage: "buildah", present: onPath("buildah") };
-export const DEBOOTSTRAP: Prerequisite = { name: "debootstrap", aptPackage: "debootstrap", present: onPath("debootstrap") };
+export const DEBOOTSTRAP: Prerequisite = {
+  name: "debootstrap",
+  aptPackage: "debootstrap",
+  present: onPath("debootstrap"),
+};
 export const WRK: Prerequisite = { name: "wrk", aptPackage: "wrk", present: onPath("wrk") };
 
 /** Returns the messages of what is still missing (empty when all is there). */

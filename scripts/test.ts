@@ -4,7 +4,7 @@
 import { spawnSync } from "node:child_process";
 import { globSync } from "node:fs";
 import { join } from "node:path";
-import { DEBOOTSTRAP, BUILDAH, ETCD, ensurePrerequisites, POSTGRES, PROMETHEUS } from "./prerequisites.ts";
+import { BUILDAH, DEBOOTSTRAP, ETCD, ensurePrerequisites, POSTGRES, PROMETHEUS } from "./prerequisites.ts";
 
 const root = join(import.meta.dirname, "..");
 const bin = join(root, "node_modules/.bin");

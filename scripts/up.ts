@@ -31,7 +31,10 @@ if (missing.length > 0) {
 function portInUse(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = createConnection({ port, host: "127.0.0.1" });
-    s.once("connect", () => (s.destroy(), resolve(true)));
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
     s.once("error", () => resolve(false));
   });
 }
@@ -40,7 +43,9 @@ const needed = [ports.etcd, ports.etcdPeer, ports.http];
 for (let i = 0; i < 2 * replicas; i++) needed.push(ports.grpcBase + i, ports.adminBase + i);
 for (const p of needed) {
   if (await portInUse(p)) {
-    console.error(`port ${p} is already in use (another \`npm run up\`?): stop it, or move ports with UP_HTTP_PORT / UP_ETCD_PORT / UP_GRPC_BASE_PORT / UP_ADMIN_BASE_PORT`);
+    console.error(
+      `port ${p} is already in use (another \`npm run up\`?): stop it, or move ports with UP_HTTP_PORT / UP_ETCD_PORT / UP_GRPC_BASE_PORT / UP_ADMIN_BASE_PORT`,
+    );
     process.exit(1);
   }
 }
@@ -54,12 +59,23 @@ const colors = [36, 33, 35, 32, 34, 91, 92, 93];
 const children: Array<{ name: string; child: ChildProcess; kind: "etcd" | "app" }> = [];
 let stopping = false;
 
-function start(name: string, kind: "etcd" | "app", cmd: string, args: string[], extraEnv: Record<string, string>): ChildProcess {
+function start(
+  name: string,
+  kind: "etcd" | "app",
+  cmd: string,
+  args: string[],
+  extraEnv: Record<string, string>,
+): ChildProcess {
   const color = colors[children.length % colors.length];
   const tag = `\x1b[${color}m${name.padEnd(10)}\x1b[0m|`;
   // Own process group: the terminal's Ctrl-C reaches only this script, which stops the services
   // (they deregister and drain) before etcd.
-  const child = spawn(cmd, args, { cwd: root, env: { ...env, ...extraEnv }, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  const child = spawn(cmd, args, {
+    cwd: root,
+    env: { ...env, ...extraEnv },
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
   for (const stream of [child.stdout, child.stderr]) {
     if (stream) createInterface({ input: stream }).on("line", (line) => process.stdout.write(`${tag} ${line}\n`));
   }
@@ -72,17 +88,23 @@ function start(name: string, kind: "etcd" | "app", cmd: string, args: string[], 
 }
 
 const etcdUrl = `http://127.0.0.1:${ports.etcd}`;
-start("etcd", "etcd", "etcd", [
-  "--name=dzug-local",
-  `--data-dir=${join(dataDir, "etcd")}`,
-  `--listen-client-urls=${etcdUrl}`,
-  `--advertise-client-urls=${etcdUrl}`,
-  `--listen-peer-urls=http://127.0.0.1:${ports.etcdPeer}`,
-  `--initial-advertise-peer-urls=http://127.0.0.1:${ports.etcdPeer}`,
-  `--initial-cluster=dzug-local=http://127.0.0.1:${ports.etcdPeer}`,
-  "--log-level=warn",
-  "--logger=zap",
-], {});
+start(
+  "etcd",
+  "etcd",
+  "etcd",
+  [
+    "--name=dzug-local",
+    `--data-dir=${join(dataDir, "etcd")}`,
+    `--listen-client-urls=${etcdUrl}`,
+    `--advertise-client-urls=${etcdUrl}`,
+    `--listen-peer-urls=http://127.0.0.1:${ports.etcdPeer}`,
+    `--initial-advertise-peer-urls=http://127.0.0.1:${ports.etcdPeer}`,
+    `--initial-cluster=dzug-local=http://127.0.0.1:${ports.etcdPeer}`,
+    "--log-level=warn",
+    "--logger=zap",
+  ],
+  {},
+);
 
 const deadline = Date.now() + 20_000;
 for (;;) {
@@ -137,7 +159,10 @@ async function stopAll(kind: "etcd" | "app"): Promise<void> {
         ({ child }) =>
           new Promise<void>((resolve) => {
             const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-            child.once("exit", () => (clearTimeout(timer), resolve()));
+            child.once("exit", () => {
+              clearTimeout(timer);
+              resolve();
+            });
             child.kill("SIGTERM");
           }),
       ),

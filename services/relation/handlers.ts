@@ -1,7 +1,12 @@
 // RelationService: the follow graph and its counts; lists hydrated with profiles from the user service.
 import { type Client, ClientError, type ServiceImplementation, Status } from "nice-grpc";
 import { DomainError, Reason } from "../../platform/errors.ts";
-import type { Friend, RelatedUser, RelationServiceDefinition, RelationStats } from "../../proto/gen/dzug/relation/v1/relation.ts";
+import type {
+  Friend,
+  RelatedUser,
+  RelationServiceDefinition,
+  RelationStats,
+} from "../../proto/gen/dzug/relation/v1/relation.ts";
 import { MessageDirection } from "../../proto/gen/dzug/relation/v1/relation.ts";
 import type { UserProfile, UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
 import { AlreadyFollowingError, NotFollowingError, type RelationStore } from "./store.ts";
@@ -26,7 +31,10 @@ function checkViewer(id: number): void {
 
 const userNotFound = () => new DomainError(Status.NOT_FOUND, Reason.USER_NOT_FOUND, "user not found");
 
-export function relationService(deps: { store: RelationStore; users: UserClient }): ServiceImplementation<typeof RelationServiceDefinition> {
+export function relationService(deps: {
+  store: RelationStore;
+  users: UserClient;
+}): ServiceImplementation<typeof RelationServiceDefinition> {
   const { store, users } = deps;
 
   async function assertUserExists(id: number, signal: AbortSignal): Promise<void> {
@@ -60,12 +68,14 @@ export function relationService(deps: { store: RelationStore; users: UserClient 
     async follow({ followerId, followeeId }, ctx) {
       checkId(followerId, "follower_id");
       checkId(followeeId, "followee_id");
-      if (followerId === followeeId) throw new DomainError(Status.INVALID_ARGUMENT, Reason.FOLLOW_SELF, "you cannot follow yourself");
+      if (followerId === followeeId)
+        throw new DomainError(Status.INVALID_ARGUMENT, Reason.FOLLOW_SELF, "you cannot follow yourself");
       await assertUserExists(followeeId, ctx.signal);
       try {
         await store.follow(followerId, followeeId);
       } catch (err) {
-        if (err instanceof AlreadyFollowingError) throw new DomainError(Status.ALREADY_EXISTS, Reason.ALREADY_FOLLOWING, "already following this user");
+        if (err instanceof AlreadyFollowingError)
+          throw new DomainError(Status.ALREADY_EXISTS, Reason.ALREADY_FOLLOWING, "already following this user");
         throw err;
       }
       return {};
@@ -74,11 +84,13 @@ export function relationService(deps: { store: RelationStore; users: UserClient 
     async unfollow({ followerId, followeeId }) {
       checkId(followerId, "follower_id");
       checkId(followeeId, "followee_id");
-      if (followerId === followeeId) throw new DomainError(Status.INVALID_ARGUMENT, Reason.FOLLOW_SELF, "you cannot unfollow yourself");
+      if (followerId === followeeId)
+        throw new DomainError(Status.INVALID_ARGUMENT, Reason.FOLLOW_SELF, "you cannot unfollow yourself");
       try {
         await store.unfollow(followerId, followeeId);
       } catch (err) {
-        if (err instanceof NotFollowingError) throw new DomainError(Status.FAILED_PRECONDITION, Reason.NOT_FOLLOWING, "not following this user");
+        if (err instanceof NotFollowingError)
+          throw new DomainError(Status.FAILED_PRECONDITION, Reason.NOT_FOLLOWING, "not following this user");
         throw err;
       }
       return {};
@@ -101,7 +113,11 @@ export function relationService(deps: { store: RelationStore; users: UserClient 
       checkViewer(viewerId);
       const related = await hydrate(userId, await store.listFriends(userId), viewerId, ctx.signal);
       // There is no chat service in this system: no friend has a latest message.
-      const friends: Friend[] = related.map((user) => ({ user, message: "", direction: MessageDirection.MESSAGE_DIRECTION_UNSPECIFIED }));
+      const friends: Friend[] = related.map((user) => ({
+        user,
+        message: "",
+        direction: MessageDirection.MESSAGE_DIRECTION_UNSPECIFIED,
+      }));
       return { friends };
     },
 
@@ -116,6 +132,14 @@ export function relationService(deps: { store: RelationStore; users: UserClient 
   };
 }
 
-function toStats(userId: number, s: { followCount: number; followerCount: number; isFollow: boolean } | undefined): RelationStats {
-  return { userId, followCount: s?.followCount ?? 0, followerCount: s?.followerCount ?? 0, isFollow: s?.isFollow ?? false };
+function toStats(
+  userId: number,
+  s: { followCount: number; followerCount: number; isFollow: boolean } | undefined,
+): RelationStats {
+  return {
+    userId,
+    followCount: s?.followCount ?? 0,
+    followerCount: s?.followerCount ?? 0,
+    isFollow: s?.isFollow ?? false,
+  };
 }

@@ -6,7 +6,7 @@ import { UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
 import { relationConfigSchema } from "./config.ts";
 import { relationService } from "./handlers.ts";
 import { RELATION_MIGRATION_TABLE, relationMigrations } from "./migrations.ts";
-import { type RelationTables, RelationStore } from "./store.ts";
+import { RelationStore, type RelationTables } from "./store.ts";
 
 await runServiceMain({
   name: "relation",
@@ -20,7 +20,12 @@ await runServiceMain({
     });
     const users = discovery.client("user", UserServiceDefinition);
     return {
-      services: [{ definition: RelationServiceDefinition, implementation: relationService({ store: new RelationStore(database.db), users }) }],
+      services: [
+        {
+          definition: RelationServiceDefinition,
+          implementation: relationService({ store: new RelationStore(database.db), users }),
+        },
+      ],
       close: () => database.close(),
     };
   },

@@ -4,7 +4,7 @@ import type { TokenService } from "../../platform/auth.ts";
 import { DomainError, Reason } from "../../platform/errors.ts";
 import type { UserProfile, UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
 import { decoyHash, hashPassword, verifyPassword } from "./password.ts";
-import { type UserRow, type UserStore, UsernameTakenError } from "./store.ts";
+import { UsernameTakenError, type UserRow, type UserStore } from "./store.ts";
 
 export const USERNAME_MAX = 32;
 export const PASSWORD_MIN = 6;
@@ -19,7 +19,8 @@ function invalid(message: string): DomainError {
 }
 
 function checkCredentials(username: string, password: string): void {
-  if (chars(username) < 1 || chars(username) > USERNAME_MAX) throw invalid(`username must be 1 to ${USERNAME_MAX} characters`);
+  if (chars(username) < 1 || chars(username) > USERNAME_MAX)
+    throw invalid(`username must be 1 to ${USERNAME_MAX} characters`);
   if (/\p{Cc}/u.test(username)) throw invalid("username must not contain control characters");
   if (chars(password) < PASSWORD_MIN || chars(password) > PASSWORD_MAX) {
     throw invalid(`password must be ${PASSWORD_MIN} to ${PASSWORD_MAX} characters`);
@@ -43,10 +44,14 @@ export function toProfile(row: UserRow): UserProfile {
   };
 }
 
-export function userService(deps: { store: UserStore; tokens: TokenService }): ServiceImplementation<typeof UserServiceDefinition> {
+export function userService(deps: {
+  store: UserStore;
+  tokens: TokenService;
+}): ServiceImplementation<typeof UserServiceDefinition> {
   const { store, tokens } = deps;
   let decoy: Promise<string> | undefined;
-  const badCredentials = () => new DomainError(Status.UNAUTHENTICATED, Reason.INVALID_CREDENTIALS, "wrong username or password");
+  const badCredentials = () =>
+    new DomainError(Status.UNAUTHENTICATED, Reason.INVALID_CREDENTIALS, "wrong username or password");
 
   return {
     async register({ username, password }) {
@@ -56,13 +61,19 @@ export function userService(deps: { store: UserStore; tokens: TokenService }): S
         const userId = await store.create(username, hash);
         return { userId, token: await tokens.issue(userId) };
       } catch (err) {
-        if (err instanceof UsernameTakenError) throw new DomainError(Status.ALREADY_EXISTS, Reason.USERNAME_TAKEN, "username is taken");
+        if (err instanceof UsernameTakenError)
+          throw new DomainError(Status.ALREADY_EXISTS, Reason.USERNAME_TAKEN, "username is taken");
         throw err;
       }
     },
 
     async login({ username, password }) {
-      if (chars(username) < 1 || chars(username) > USERNAME_MAX || chars(password) > PASSWORD_MAX || /\p{Cc}/u.test(username)) {
+      if (
+        chars(username) < 1 ||
+        chars(username) > USERNAME_MAX ||
+        chars(password) > PASSWORD_MAX ||
+        /\p{Cc}/u.test(username)
+      ) {
         throw badCredentials();
       }
       const user = await store.findByUsername(username);

@@ -6,7 +6,7 @@ import { UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
 import { userConfigSchema } from "./config.ts";
 import { userService } from "./handlers.ts";
 import { USER_MIGRATION_TABLE, userMigrations } from "./migrations.ts";
-import { type UserTables, UserStore } from "./store.ts";
+import { UserStore, type UserTables } from "./store.ts";
 
 await runServiceMain({
   name: "user",
@@ -20,7 +20,12 @@ await runServiceMain({
     });
     const tokens = new TokenService(config.auth.jwtSecret, config.auth.tokenTtlSeconds);
     return {
-      services: [{ definition: UserServiceDefinition, implementation: userService({ store: new UserStore(database.db), tokens }) }],
+      services: [
+        {
+          definition: UserServiceDefinition,
+          implementation: userService({ store: new UserStore(database.db), tokens }),
+        },
+      ],
       close: () => database.close(),
     };
   },

@@ -85,7 +85,10 @@ describe("users", () => {
     assert.equal(again.body.user_id, 0);
     assert.equal(again.body.token, "");
     // the original password still works, the new one does not
-    assert.equal((await post("/douyin/user/login/", { username: `taken-${run}`, password: "secret123" })).body.user_id, first.id);
+    assert.equal(
+      (await post("/douyin/user/login/", { username: `taken-${run}`, password: "secret123" })).body.user_id,
+      first.id,
+    );
     assertBusinessFailure(await post("/douyin/user/login/", { username: `taken-${run}`, password: "otherpass" }));
   });
 
@@ -144,7 +147,9 @@ describe("tokens", () => {
 
   test("Authorization: Bearer is accepted", async () => {
     const u = await register(`bearer-${run}`);
-    const res = await fetch(`${sys.url}/douyin/user/?user_id=${u.id}`, { headers: { authorization: `Bearer ${u.token}` } });
+    const res = await fetch(`${sys.url}/douyin/user/?user_id=${u.id}`, {
+      headers: { authorization: `Bearer ${u.token}` },
+    });
     assert.equal(res.status, 200);
     assert.equal(((await res.json()) as any).user.id, u.id);
   });
@@ -173,11 +178,17 @@ describe("relations", () => {
 
     const following = await get("/douyin/relation/follow/list/", { token: a.token, user_id: a.id });
     assert.equal(following.body.status_code, 0);
-    assert.deepEqual(following.body.user_list.map((u: any) => u.id), [c.id, b.id]);
+    assert.deepEqual(
+      following.body.user_list.map((u: any) => u.id),
+      [c.id, b.id],
+    );
     for (const u of following.body.user_list) assert.deepEqual(Object.keys(u).sort(), USER_FIELDS);
 
     const followers = await get("/douyin/relation/follower/list", { token: c.token, user_id: a.id });
-    assert.deepEqual(followers.body.user_list.map((u: any) => u.id), [b.id]);
+    assert.deepEqual(
+      followers.body.user_list.map((u: any) => u.id),
+      [b.id],
+    );
     assert.equal(followers.body.user_list[0].is_follow, false); // c does not follow b
 
     const friends = await get("/douyin/relation/friend/list/", { token: a.token, user_id: a.id });
@@ -191,13 +202,17 @@ describe("relations", () => {
 
     assert.equal((await act(a, b.id, 2)).body.status_code, 0);
     assert.equal((await userView(a.token, b.id)).follower_count, 0);
-    assert.equal((await get("/douyin/relation/friend/list/", { token: a.token, user_id: a.id })).body.user_list.length, 0);
+    assert.equal(
+      (await get("/douyin/relation/friend/list/", { token: a.token, user_id: a.id })).body.user_list.length,
+      0,
+    );
   });
 
   test("business failures change nothing", async () => {
     const a = await register(`fa-${run}`);
     const b = await register(`fb-${run}`);
-    const act = (to: number, type: number) => post("/douyin/relation/action/", { token: a.token, to_user_id: to, action_type: type });
+    const act = (to: number, type: number) =>
+      post("/douyin/relation/action/", { token: a.token, to_user_id: to, action_type: type });
     assert.equal((await act(b.id, 1)).body.status_code, 0);
     assertBusinessFailure(await act(b.id, 1)); // already following
     assertBusinessFailure(await act(a.id, 1)); // yourself
@@ -217,7 +232,13 @@ describe("relations", () => {
       for (const u of users) {
         for (const v of users) {
           if (u.id === v.id) continue;
-          ops.push(post("/douyin/relation/action/", { token: u.token, to_user_id: v.id, action_type: round % 2 === 0 ? 1 : 2 }));
+          ops.push(
+            post("/douyin/relation/action/", {
+              token: u.token,
+              to_user_id: v.id,
+              action_type: round % 2 === 0 ? 1 : 2,
+            }),
+          );
         }
       }
     }

@@ -1,8 +1,8 @@
 // Zero-error failover through the gateway with real processes: new and stopped instances, kill -9,
 // rolling restarts, and etcd down for 10 s.
 import assert from "node:assert/strict";
-import { setTimeout as delay } from "node:timers/promises";
 import { afterEach, test } from "node:test";
+import { setTimeout as delay } from "node:timers/promises";
 import { Load } from "../harness/load.ts";
 import { call, DzugSystem, type ServiceInstance } from "../harness/system.ts";
 import { waitFor } from "../harness/wait.ts";
@@ -30,7 +30,8 @@ async function picks(s: DzugSystem, service: string): Promise<Map<string, number
   const re = /^dzug_balancer_picks_total\{([^}]*)\} (\d+(?:\.\d+)?(?:e[+-]?\d+)?)$/gm;
   for (const m of text.matchAll(re)) {
     const labels = Object.fromEntries([...(m[1] as string).matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
-    if (labels.service === service && labels.instance) out.set(labels.instance, (out.get(labels.instance) ?? 0) + Number(m[2]));
+    if (labels.service === service && labels.instance)
+      out.set(labels.instance, (out.get(labels.instance) ?? 0) + Number(m[2]));
   }
   return out;
 }
@@ -45,7 +46,8 @@ async function registerPair(s: DzugSystem, tag: string) {
 }
 
 function expectOk(r: { status: number; body: Record<string, any> }, what: string): void {
-  if (r.status !== 200 || r.body.status_code !== 0) throw new Error(`${what}: HTTP ${r.status} ${JSON.stringify(r.body)}`);
+  if (r.status !== 200 || r.body.status_code !== 0)
+    throw new Error(`${what}: HTTP ${r.status} ${JSON.stringify(r.body)}`);
 }
 
 /** Reads: user info (user + relation) and a follow list (relation -> user). */
@@ -61,23 +63,38 @@ function readLoad(s: DzugSystem, u: { id: number; token: string }, concurrency =
 
 /** Mixed: each worker toggles its own follow relation (so every write succeeds) between reads. */
 async function mixedLoad(s: DzugSystem, concurrency = 4): Promise<Load> {
-  const pairs = await Promise.all(Array.from({ length: concurrency }, (_, w) => registerPair(s, `mix${w}-${Date.now()}`)));
+  const pairs = await Promise.all(
+    Array.from({ length: concurrency }, (_, w) => registerPair(s, `mix${w}-${Date.now()}`)),
+  );
   const following = pairs.map(() => false);
   return new Load(concurrency, async (w, i) => {
     const { a, b } = pairs[w] as Awaited<ReturnType<typeof registerPair>>;
     switch (i % 4) {
       case 0: {
         const type = following[w] ? 2 : 1;
-        expectOk(await call(s.url, "POST", "/douyin/relation/action/", { token: a.token, to_user_id: b.id, action_type: type }), "action");
+        expectOk(
+          await call(s.url, "POST", "/douyin/relation/action/", {
+            token: a.token,
+            to_user_id: b.id,
+            action_type: type,
+          }),
+          "action",
+        );
         following[w] = !following[w];
         return;
       }
       case 1:
         return expectOk(await call(s.url, "GET", "/douyin/user/", { token: a.token, user_id: b.id }), "user");
       case 2:
-        return expectOk(await call(s.url, "GET", "/douyin/relation/follower/list/", { token: a.token, user_id: b.id }), "followers");
+        return expectOk(
+          await call(s.url, "GET", "/douyin/relation/follower/list/", { token: a.token, user_id: b.id }),
+          "followers",
+        );
       default:
-        return expectOk(await call(s.url, "GET", "/douyin/relation/friend/list/", { token: b.token, user_id: b.id }), "friends");
+        return expectOk(
+          await call(s.url, "GET", "/douyin/relation/friend/list/", { token: b.token, user_id: b.id }),
+          "friends",
+        );
     }
   });
 }
@@ -102,7 +119,8 @@ test("a new instance starts receiving picks; a stopped one is never picked again
   );
   assert.equal(await extra.stop("SIGTERM"), 0);
   const before = (await picks(s, "user")).get(id) ?? 0;
-  for (let i = 0; i < 100; i++) expectOk(await call(s.url, "GET", "/douyin/user/", { token: a.token, user_id: a.id }), "read");
+  for (let i = 0; i < 100; i++)
+    expectOk(await call(s.url, "GET", "/douyin/user/", { token: a.token, user_id: a.id }), "read");
   const after = await picks(s, "user");
   assert.equal(after.get(id) ?? 0, before, "the stopped instance was picked again");
   const others = [...after.entries()].filter(([k]) => k !== id).reduce((n, [, v]) => n + v, 0);
@@ -113,7 +131,10 @@ test("kill -9 of one user instance during read load: no failed request", async (
   sys = await DzugSystem.start({ users: 3, relations: 2, env: FAST });
   const s = sys;
   const { a, b } = await registerPair(s, `kill-${Date.now()}`);
-  expectOk(await call(s.url, "POST", "/douyin/relation/action/", { token: a.token, to_user_id: b.id, action_type: 1 }), "follow");
+  expectOk(
+    await call(s.url, "POST", "/douyin/relation/action/", { token: a.token, to_user_id: b.id, action_type: 1 }),
+    "follow",
+  );
   const load = readLoad(s, a);
   await loadProgress(load, 50);
   const victim = s.live("user")[0] as ServiceInstance;
@@ -175,7 +196,10 @@ test("etcd down for 10 s: the gateway keeps serving; then instances re-register 
   );
   const fresh = await s.addInstance("user");
   const id = await instanceId(fresh);
-  await waitFor(async () => ((await picks(s, "user")).get(id) ?? 0) > 0, { timeoutMs: 30_000, message: "the new instance is picked" });
+  await waitFor(async () => ((await picks(s, "user")).get(id) ?? 0) > 0, {
+    timeoutMs: 30_000,
+    message: "the new instance is picked",
+  });
   const result = await load.stop();
   assert.equal(result.failed, 0, result.errors.join("\n"));
 });

@@ -33,7 +33,14 @@ class OtlpReceiver {
               rs.resource?.attributes?.find((a: { key: string }) => a.key === "service.name")?.value?.stringValue ?? "";
             for (const ss of rs.scopeSpans ?? []) {
               for (const s of ss.spans ?? []) {
-                this.spans.push({ service, traceId: s.traceId, spanId: s.spanId, parentSpanId: s.parentSpanId ?? "", name: s.name, kind: s.kind });
+                this.spans.push({
+                  service,
+                  traceId: s.traceId,
+                  spanId: s.spanId,
+                  parentSpanId: s.parentSpanId ?? "",
+                  name: s.name,
+                  kind: s.kind,
+                });
               }
             }
           }
@@ -71,7 +78,8 @@ after(async () => {
 });
 
 test("GET /douyin/relation/follow/list/ is one trace across gateway, relation and user", async () => {
-  const reg = async (name: string) => (await call(sys.url, "POST", "/douyin/user/register/", { username: name, password: "secret123" })).body;
+  const reg = async (name: string) =>
+    (await call(sys.url, "POST", "/douyin/user/register/", { username: name, password: "secret123" })).body;
   const a = await reg(`trace-a-${Date.now()}`);
   const b = await reg(`trace-b-${Date.now()}`);
   await call(sys.url, "POST", "/douyin/relation/action/", { token: a.token, to_user_id: b.user_id, action_type: 1 });
@@ -98,7 +106,11 @@ test("GET /douyin/relation/follow/list/ is one trace across gateway, relation an
   assert.ok(userServer, `no user GetUsers span in ${JSON.stringify(spans.map((s) => [s.service, s.name]))}`);
   const chain: string[] = [];
   for (let s: ReceivedSpan | undefined = userServer; s; s = byId.get(s.parentSpanId)) chain.push(s.service);
-  assert.deepEqual([...new Set(chain)], ["dzug-user", "dzug-relation", "dzug-gateway"], `ancestry: ${chain.join(" <- ")}`);
+  assert.deepEqual(
+    [...new Set(chain)],
+    ["dzug-user", "dzug-relation", "dzug-gateway"],
+    `ancestry: ${chain.join(" <- ")}`,
+  );
   const root = spans.find((s) => s.service === "dzug-gateway" && !byId.has(s.parentSpanId));
   assert.equal(root?.parentSpanId, "00f067aa0ba902b7", "the gateway continues the caller's trace");
 });

@@ -62,7 +62,13 @@ export class ServiceInstance extends ProcessHandle {
   readonly service: ServiceName;
   readonly grpcPort: number;
   readonly adminPort: number;
-  constructor(service: ServiceName, name: string, ports: { grpc: number; admin: number }, env: Record<string, string>, logDir: string) {
+  constructor(
+    service: ServiceName,
+    name: string,
+    ports: { grpc: number; admin: number },
+    env: Record<string, string>,
+    logDir: string,
+  ) {
     super(name, `services/${service}/main.ts`, env, logDir);
     this.service = service;
     this.grpcPort = ports.grpc;

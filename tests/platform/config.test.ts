@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { parse } from "yaml";
 import { gatewayConfigSchema } from "../../gateway/config.ts";
-import { configLeaves, ConfigError, envNameFor, loadConfig } from "../../platform/config.ts";
+import { ConfigError, configLeaves, envNameFor, loadConfig } from "../../platform/config.ts";
 import { relationConfigSchema } from "../../services/relation/config.ts";
 import { userConfigSchema } from "../../services/user/config.ts";
 
@@ -27,8 +27,12 @@ test("env names follow the key path", () => {
 });
 
 test("defaults < file < environment", () => {
-  const file = yamlFile("grpc:\n  port: 7000\nadmin:\n  port: 7001\nauth:\n  jwtSecret: " + SECRET + "\n");
-  const { config } = loadConfig(userConfigSchema, { DZUG_CONFIG: file, DZUG_GRPC_PORT: "7100", DZUG_ETCD_ENDPOINTS: "http://a:1, http://b:2" });
+  const file = yamlFile(`grpc:\n  port: 7000\nadmin:\n  port: 7001\nauth:\n  jwtSecret: ${SECRET}\n`);
+  const { config } = loadConfig(userConfigSchema, {
+    DZUG_CONFIG: file,
+    DZUG_GRPC_PORT: "7100",
+    DZUG_ETCD_ENDPOINTS: "http://a:1, http://b:2",
+  });
   assert.equal(config.grpc.port, 7100); // env beats file
   assert.equal(config.admin.port, 7001); // file beats default
   assert.equal(config.discovery.leaseTtlSeconds, 10); // default
@@ -38,7 +42,12 @@ test("defaults < file < environment", () => {
 
 test("a bad value names the key and its variable; all problems at once", () => {
   assert.throws(
-    () => loadConfig(userConfigSchema, { DZUG_GRPC_PORT: "abc", DZUG_BALANCER_STRATEGY: "fastest", DZUG_ETCD_ENDPOINTS: "localhost:2379" }),
+    () =>
+      loadConfig(userConfigSchema, {
+        DZUG_GRPC_PORT: "abc",
+        DZUG_BALANCER_STRATEGY: "fastest",
+        DZUG_ETCD_ENDPOINTS: "localhost:2379",
+      }),
     (err: unknown) => {
       assert.ok(err instanceof ConfigError);
       assert.match(err.message, /grpc\.port \(DZUG_GRPC_PORT\)/);
