@@ -17,7 +17,8 @@ export function serverMetricsMiddleware(registry: Registry, service: string): Se
     },
     context: CallContext,
   ) {
-    const end = duration.startTimer({ service, method: call.method.path });
+    // `/dzug.user.v1.UserService/GetUser` -> `GetUser`, as the client-side metrics name it.
+    const end = duration.startTimer({ service, method: call.method.path.slice(call.method.path.lastIndexOf("/") + 1) });
     let code: Status = Status.OK;
     try {
       return yield* call.next(call.request, context);

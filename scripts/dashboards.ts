@@ -230,7 +230,8 @@ export function balancingDashboard(): DashboardBuilder {
 }
 
 export function gatewayDashboard(): DashboardBuilder {
-  const route = 'route=~"$route"';
+  // Probes, scrapes and the status page are not API traffic.
+  const route = 'route=~"$route", route!~"/metrics|/healthz|/readyz|/_dzug/status"';
   return new DashboardBuilder("dzug / Gateway")
     .uid("dzug-gateway")
     .description("HTTP gateway RED by route: rate, errors, p99 duration.")

@@ -44,6 +44,17 @@ export const NOT_SENT_DETAILS = [
 ] as const;
 
 /** True when an error says the call never reached a server, so any method may be retried. */
+/** Status codes that carry a server's business answer, not a failure to reach or run the call. */
+const BUSINESS_CODES: ReadonlySet<Status> = new Set([
+  Status.INVALID_ARGUMENT,
+  Status.NOT_FOUND,
+  Status.ALREADY_EXISTS,
+  Status.PERMISSION_DENIED,
+  Status.FAILED_PRECONDITION,
+  Status.OUT_OF_RANGE,
+  Status.UNAUTHENTICATED,
+]);
+
 export function failedBeforeServer(err: ClientError): boolean {
   return err.code === Status.UNAVAILABLE && NOT_SENT_DETAILS.some((d) => err.details.includes(d));
 }
@@ -206,8 +217,11 @@ export function createBalancedClient<Def extends CompatServiceDefinition>(
         }
       }
       if (lastError === undefined) lastError = noInstance();
-      const code = lastError instanceof ClientError ? (Status[lastError.code] ?? String(lastError.code)) : "UNKNOWN";
-      m.failures.inc({ service, method: methodName, code });
+      // Business answers (NOT_FOUND, ALREADY_EXISTS, …) are successful calls as far as balancing goes.
+      if (!(lastError instanceof ClientError) || !BUSINESS_CODES.has(lastError.code)) {
+        const code = lastError instanceof ClientError ? (Status[lastError.code] ?? String(lastError.code)) : "UNKNOWN";
+        m.failures.inc({ service, method: methodName, code });
+      }
       throw lastError;
     };
   }

@@ -50,8 +50,13 @@ export class Registrar {
     this.key = instanceKey(opts.prefix, opts.record.service, opts.record.id);
     encodeRecord(opts.record); // validate early
     if (!(opts.ttlSeconds >= 1)) throw new RangeError(`ttlSeconds must be >= 1, got ${opts.ttlSeconds}`);
-    this.log = opts.logger.child({ component: "registrar", service: opts.record.service, instance: opts.record.id });
+    // The process logger already names service and instance; the key tells registrars in one process apart.
+    this.log = opts.logger.child({ component: "registrar", key: this.key });
     this.m = discoveryMetrics(opts.metrics);
+    // Every outcome exported from the start, so rate()/increase() see the first event too.
+    for (const outcome of ["registered", "reregistered", "lost", "failed"] as const) {
+      this.m.registrations.inc({ service: opts.record.service, outcome }, 0);
+    }
     this.backoff = opts.backoff ?? { initialMs: 200, maxMs: 10_000 };
     this.callTimeoutMs = opts.callTimeoutMs ?? 3_000;
   }
