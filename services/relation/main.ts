@@ -1,5 +1,6 @@
 // The relation service process: the follow graph; calls the user service through etcd discovery.
 import { runServiceMain } from "../../platform/service.ts";
+import { watchDatabaseHealth } from "../../platform/storage/health.ts";
 import { openDatabase } from "../../platform/storage/index.ts";
 import { RelationServiceDefinition } from "../../proto/gen/dzug/relation/v1/relation.ts";
 import { UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
@@ -19,6 +20,7 @@ await runServiceMain({
       migrationTable: RELATION_MIGRATION_TABLE,
     });
     const users = discovery.client("user", UserServiceDefinition);
+    const health = watchDatabaseHealth(database);
     return {
       services: [
         {
@@ -26,7 +28,11 @@ await runServiceMain({
           implementation: relationService({ store: new RelationStore(database.db), users }),
         },
       ],
-      close: () => database.close(),
+      notReadyReason: health.notReadyReason,
+      close: async () => {
+        health.stop();
+        await database.close();
+      },
     };
   },
 });

@@ -1,6 +1,7 @@
 // The user service process: accounts, credentials, tokens.
 import { TokenService } from "../../platform/auth.ts";
 import { runServiceMain } from "../../platform/service.ts";
+import { watchDatabaseHealth } from "../../platform/storage/health.ts";
 import { openDatabase } from "../../platform/storage/index.ts";
 import { UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
 import { userConfigSchema } from "./config.ts";
@@ -19,6 +20,7 @@ await runServiceMain({
       migrationTable: USER_MIGRATION_TABLE,
     });
     const tokens = new TokenService(config.auth.jwtSecret, config.auth.tokenTtlSeconds);
+    const health = watchDatabaseHealth(database);
     return {
       services: [
         {
@@ -26,7 +28,11 @@ await runServiceMain({
           implementation: userService({ store: new UserStore(database.db), tokens }),
         },
       ],
-      close: () => database.close(),
+      notReadyReason: health.notReadyReason,
+      close: async () => {
+        health.stop();
+        await database.close();
+      },
     };
   },
 });
