@@ -3,17 +3,20 @@
 // Starts its own system (real etcd + 2 user + 2 relation + the gateway, tests/harness, free ports,
 // temp dir) and compares, in the same run, interleaved over several rounds:
 //   (a)  gateway           GET /douyin/user/?user_id&token  (user.GetUser ∥ relation.GetRelationStats)
-//   (a') gateway-nochz     the same gateway with grpc-js channelz off on its channels (preload)
+//   (a1..) gw-*            the same gateway with bench-only preloads that each try a fix (VARIANTS:
+//                          channelz off on the pool's channels, a per-token verify cache, both)
 //   (b)  bare-http         a bare node:http server answering the same JSON body
 //   (c)  grpc-direct       in-process nice-grpc GetUser on one channel to one user instance (closed loop)
 //   (c') grpc-direct-pair  in-process GetUser ∥ GetRelationStats, the gateway's RPC work per request
 //   (d)  per-request       the gateway's Express app with "range-get etcd + new channel per RPC" clients
-// (a)(a')(b)(d) are driven by wrk with the same threads/connections/duration; (c)(c') by a closed loop
-// of as many concurrent calls as wrk has connections, for the same duration. Medians over the rounds,
-// ratios against (a). Then a CPU profile of the gateway under the same wrk load (node --cpu-prof),
-// summarised by bench/lib/cpuprofile.ts, for the stock gateway and the channelz-off variant.
+// (a)(a1..)(b)(d) are driven by wrk with the same threads/connections/duration; (c)(c') by a closed loop
+// of as many concurrent calls as wrk has connections, for the same duration. Medians over the rounds;
+// ratios are medians of per-round ratios against (a); "CPU µs/req" is the serving process's CPU time
+// (/proc/<pid>/stat) per request, steadier than req/s on a shared machine. Then a CPU profile of the gateway under the same wrk load (node --cpu-prof),
+// summarised by bench/lib/cpuprofile.ts, for the stock gateway and the last variant (all fixes).
 //
-// Flags: --quick (3 rounds × 2 s, one 5 s profile), --rounds N, --seconds S, --connections C,
+// Default: 5 rounds × 4 s per configuration, two 10 s profiles (about 4 min). Flags: --quick
+// (3 rounds × 2 s, one 5 s profile), --rounds N, --seconds S, --connections C,
 // --threads T, --profile-seconds S (0: no profile), --keep DIR (keep profiles and logs there), --json FILE.
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -44,14 +47,13 @@ const { values: flags } = parseArgs({
 });
 const quick = flags.quick === true;
 const ROUNDS = Number(flags.rounds ?? (quick ? 3 : 5));
-const SECONDS = Number(flags.seconds ?? (quick ? 2 : 5));
+const SECONDS = Number(flags.seconds ?? (quick ? 2 : 4));
 const CONNECTIONS = Number(flags.connections);
 const THREADS = Number(flags.threads);
 const PROFILE_SECONDS = Number(flags["profile-seconds"] ?? (quick ? 5 : 10));
 const HARD_LIMIT_MS = 9 * 60_000; // whatever happens, stop everything after this
-const dir = flags.keep
-  ? (mkdirSync(flags.keep, { recursive: true }), flags.keep)
-  : mkdtempSync(join(tmpdir(), "dzug-bench-gw-"));
+const dir = flags.keep ?? mkdtempSync(join(tmpdir(), "dzug-bench-gw-"));
+mkdirSync(dir, { recursive: true });
 const log = (s: string) => process.stdout.write(`${s}\n`);
 
 interface Result {
@@ -59,6 +61,8 @@ interface Result {
   p50: number;
   p99: number;
   errors: number;
+  /** CPU time (user + system) of the process that serves HTTP, per request, µs; NaN when not measured. */
+  cpuUs: number;
 }
 interface Config {
   name: string;
@@ -108,15 +112,50 @@ async function startProcess(
   return p;
 }
 
-async function startGatewayProcess(name: string, nodeOptions: string): Promise<{ handle: ProcessHandle; url: string }> {
+/** A gateway variant: the product's `gateway/main.ts` with bench-only preloads (bench/lib/*.ts). */
+interface GatewayVariant {
+  name: string;
+  what: string;
+  preloads: string[];
+  env?: Record<string, string>;
+}
+const VARIANTS: GatewayVariant[] = [
+  {
+    name: "gw-nochz",
+    what: "(a1) gateway, grpc.enable_channelz 0 on the pool's channels",
+    preloads: ["channelz.ts"],
+    env: { BENCH_CHANNELZ: "off" },
+  },
+  {
+    name: "gw-tokcache",
+    what: "(a2) gateway, TokenService.verify memoised per token until exp",
+    preloads: ["token-cache.ts"],
+  },
+  {
+    name: "gw-both",
+    what: "(a3) gateway, both of the above",
+    preloads: ["channelz.ts", "token-cache.ts"],
+    env: { BENCH_CHANNELZ: "off" },
+  },
+];
+
+async function startGatewayProcess(
+  name: string,
+  variant: Pick<GatewayVariant, "preloads" | "env">,
+  extraNodeOptions = "",
+): Promise<{ handle: ProcessHandle; url: string }> {
   if (!system) throw new Error("no system");
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
+  const nodeOptions = [...variant.preloads.map((p) => `--import=${join(root, "bench/lib", p)}`), extraNodeOptions]
+    .join(" ")
+    .trim();
   const handle = await startProcess(
     name,
     "gateway/main.ts",
     {
       ...system.commonEnv(),
+      ...variant.env,
       DZUG_HTTP_HOST: "127.0.0.1",
       DZUG_HTTP_PORT: String(port),
       DZUG_AUTH_JWT_SECRET: TEST_JWT_SECRET,
@@ -156,15 +195,30 @@ async function closedLoop(call: () => Promise<unknown>, seconds: number, concurr
     }),
   );
   const elapsed = (performance.now() - t0) / 1000;
-  return { rps: lat.length / elapsed, p50: quantile(lat, 0.5), p99: quantile(lat, 0.99), errors };
+  return { rps: lat.length / elapsed, p50: quantile(lat, 0.5), p99: quantile(lat, 0.99), errors, cpuUs: Number.NaN };
 }
 
-const wrkConfig = (name: string, what: string, url: () => string): Config => ({
+/** CPU seconds (user + system, all threads) a process has used so far, from /proc (Linux). */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // Fields 14 (utime) and 15 (stime) of proc(5), counted from the state field (3) here; 100 ticks/s.
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+const wrkConfig = (name: string, what: string, url: () => string, pid: () => number | undefined): Config => ({
   name,
   what,
   async run(seconds) {
+    const cpu0 = cpuSeconds(pid());
     const r = await runWrk({ url: url(), threads: THREADS, connections: CONNECTIONS, seconds, dir });
-    return { rps: r.rps, p50: r.p50, p99: r.p99, errors: wrkErrorCount(r) };
+    const cpuUs = ((cpuSeconds(pid()) - cpu0) * 1e6) / Math.max(1, r.requests);
+    return { rps: r.rps, p50: r.p50, p99: r.p99, errors: wrkErrorCount(r), cpuUs };
   },
 });
 
@@ -184,14 +238,14 @@ try {
   log(`request: GET /douyin/user/?user_id=${bobId}&token=… → ${bodyText.length} bytes: ${bodyText}`);
 
   const bareUrl = `http://127.0.0.1:${await freePort()}`;
-  await startProcess(
+  const bare = await startProcess(
     "bare-http",
     "bench/lib/bare-http.ts",
     { BENCH_PORT: bareUrl.split(":")[2] as string, BENCH_BODY: bodyText },
     bareUrl,
   );
   const perReqUrl = `http://127.0.0.1:${await freePort()}`;
-  await startProcess(
+  const perReq = await startProcess(
     "per-request",
     "bench/lib/per-request-gateway.ts",
     {
@@ -204,7 +258,8 @@ try {
   );
   const perReqBody = await (await fetch(`${perReqUrl}${path}`)).text();
   if (perReqBody !== bodyText) throw new Error(`per-request gateway answers differently: ${perReqBody}`);
-  const noChz = await startGatewayProcess("gateway-nochz", `--import=${join(root, "bench/lib/no-channelz.ts")}`);
+  const variantProcs = new Map<string, { handle: ProcessHandle; url: string }>();
+  for (const v of VARIANTS) variantProcs.set(v.name, await startGatewayProcess(v.name, v));
 
   const userInst = system.live("user")[0];
   const relInst = system.live("relation")[0];
@@ -214,13 +269,26 @@ try {
   const aliceId = Number(alice.user_id);
 
   const configs: Config[] = [
-    wrkConfig("gateway", "(a) gateway GET /douyin/user/ (GetUser ∥ GetRelationStats)", () => `${gw}${path}`),
     wrkConfig(
-      "gateway-nochz",
-      "(a') the same, grpc.enable_channelz 0 on the pool's channels",
-      () => `${noChz.url}${path}`,
+      "gateway",
+      "(a) gateway GET /douyin/user/ (GetUser ∥ GetRelationStats)",
+      () => `${gw}${path}`,
+      () => system?.gateway?.child.pid,
     ),
-    wrkConfig("bare-http", "(b) bare node:http, same JSON body", () => bareUrl),
+    ...VARIANTS.map((v) =>
+      wrkConfig(
+        v.name,
+        v.what,
+        () => `${variantProcs.get(v.name)?.url}${path}`,
+        () => variantProcs.get(v.name)?.handle.child.pid,
+      ),
+    ),
+    wrkConfig(
+      "bare-http",
+      "(b) bare node:http, same JSON body",
+      () => bareUrl,
+      () => bare.child.pid,
+    ),
     {
       name: "grpc-direct",
       what: "(c) in-process nice-grpc GetUser, one channel, one user instance",
@@ -240,7 +308,12 @@ try {
           CONNECTIONS,
         ),
     },
-    wrkConfig("per-request", "(d) gateway app, etcd range-get + new channel per RPC", () => `${perReqUrl}${path}`),
+    wrkConfig(
+      "per-request",
+      "(d) gateway app, etcd range-get + new channel per RPC",
+      () => `${perReqUrl}${path}`,
+      () => perReq.child.pid,
+    ),
   ];
 
   log("warm-up…");
@@ -260,10 +333,26 @@ try {
   }
 
   const med = (name: string, k: keyof Result) => median((results.get(name) ?? []).map((x) => x[k]));
-  const baseRps = med("gateway", "rps");
-  const baseP50 = med("gateway", "p50");
+  // Ratios: the median over rounds of (this configuration ÷ the gateway in the same round), which
+  // cancels most of the drift of a shared machine between rounds.
+  const base = results.get("gateway") ?? [];
+  const ratio = (name: string, k: keyof Result) =>
+    median(
+      (results.get(name) ?? []).map((x, i) => x[k] / (base[i]?.[k] ?? Number.NaN)).filter((x) => !Number.isNaN(x)),
+    );
   const rows = [
-    ["configuration", "req/s (median)", "min–max", "p50 ms", "p99 ms", "req/s ÷ gateway", "p50 ÷ gateway", "errors"],
+    [
+      "configuration",
+      "req/s (median)",
+      "min–max",
+      "p50 ms",
+      "p99 ms",
+      "req/s ÷ gateway",
+      "p50 ÷ gateway",
+      "CPU µs/req",
+      "CPU ÷ gateway",
+      "errors",
+    ],
   ];
   for (const c of configs) {
     const rs = results.get(c.name) ?? [];
@@ -274,8 +363,10 @@ try {
       `${fmt.rps(Math.min(...rps))}–${fmt.rps(Math.max(...rps))}`,
       fmt.ms(med(c.name, "p50")),
       fmt.ms(med(c.name, "p99")),
-      fmt.ratio(med(c.name, "rps") / baseRps),
-      fmt.ratio(med(c.name, "p50") / baseP50),
+      fmt.ratio(ratio(c.name, "rps")),
+      fmt.ratio(ratio(c.name, "p50")),
+      Number.isNaN(med(c.name, "cpuUs")) ? "-" : med(c.name, "cpuUs").toFixed(0),
+      fmt.ratio(ratio(c.name, "cpuUs")),
       String(rs.reduce((a, x) => a + x.errors, 0)),
     ]);
   }
@@ -287,13 +378,15 @@ try {
   // ---- CPU profile of the gateway under the same wrk load.
   const profiles: Record<string, Summary> = {};
   if (PROFILE_SECONDS > 0) {
-    const variants: Array<[string, string]> = [["gateway", ""]];
-    if (!quick) variants.push(["gateway-nochz", `--import=${join(root, "bench/lib/no-channelz.ts")}`]);
-    for (const [name, preload] of variants) {
+    const profiled: GatewayVariant[] = [{ name: "gateway", what: "", preloads: [] }];
+    const allFixes = VARIANTS[VARIANTS.length - 1];
+    if (!quick && allFixes) profiled.push(allFixes);
+    for (const variant of profiled) {
+      const name = variant.name;
       const profDir = join(dir, `profile-${name}`);
       mkdirSync(profDir, { recursive: true });
       const spawnedAt = performance.now();
-      const g = await startGatewayProcess(`${name}-prof`, `${preload} --cpu-prof --cpu-prof-dir=${profDir}`.trim());
+      const g = await startGatewayProcess(`${name}-prof`, variant, `--cpu-prof --cpu-prof-dir=${profDir}`);
       const loadFrom = performance.now() - spawnedAt;
       const wr = await runWrk({
         url: `${g.url}${path}`,

@@ -40,6 +40,8 @@ export interface Summary {
   gcMs: number;
   programMs: number;
   functions: Entry[];
+  /** Time with the function on the stack (recursion counted once). */
+  functionsInclusive: Entry[];
   modulesSelf: Entry[];
   modulesInclusive: Entry[];
 }
@@ -107,6 +109,13 @@ export function summarise(profile: CpuProfile, root: string, window: Window = {}
   const fnSelf = new Map<string, number>();
   const modSelf = new Map<string, number>();
   const modIncl = new Map<string, number>();
+  const fnIncl = new Map<string, number>();
+  const fnName = (cf: CallFrame): string => {
+    const f = cf.functionName;
+    if (SPECIAL.has(f)) return f;
+    const mod = moduleOf(cf.url, root);
+    return `${f || "(anonymous)"} ${mod}${cf.url ? `:${cf.lineNumber + 1}` : ""}`;
+  };
   let idle = 0;
   let gc = 0;
   let program = 0;
@@ -115,7 +124,7 @@ export function summarise(profile: CpuProfile, root: string, window: Window = {}
     const n = byId.get(id);
     if (!n || us === 0) continue;
     total += us;
-    const { functionName, url, lineNumber } = n.callFrame;
+    const { functionName, url } = n.callFrame;
     if (functionName === "(idle)") {
       idle += us;
       continue;
@@ -123,23 +132,24 @@ export function summarise(profile: CpuProfile, root: string, window: Window = {}
     if (functionName === "(garbage collector)") gc += us;
     if (functionName === "(program)") program += us;
     const mod = SPECIAL.has(functionName) ? functionName : moduleOf(url, root);
-    const fname = SPECIAL.has(functionName)
-      ? functionName
-      : `${functionName || "(anonymous)"} ${mod}${url ? `:${lineNumber + 1}` : ""}`;
+    const fname = fnName(n.callFrame);
     fnSelf.set(fname, (fnSelf.get(fname) ?? 0) + us);
     modSelf.set(mod, (modSelf.get(mod) ?? 0) + us);
     // Inclusive: every module on the stack of this node gets the time once.
     const seen = new Set<string>();
+    const seenFn = new Set<string>();
     for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
       const cn = byId.get(cur);
       if (!cn) break;
       const f = cn.callFrame.functionName;
       if (f === "(root)") break;
+      seenFn.add(fnName(cn.callFrame));
       const m = SPECIAL.has(f) ? f : moduleOf(cn.callFrame.url, root);
       if (m === "(native)") continue;
       seen.add(m);
     }
     for (const m of seen) modIncl.set(m, (modIncl.get(m) ?? 0) + us);
+    for (const f of seenFn) fnIncl.set(f, (fnIncl.get(f) ?? 0) + us);
   }
   const busy = total - idle;
   const entries = (m: Map<string, number>): Entry[] =>
@@ -153,6 +163,7 @@ export function summarise(profile: CpuProfile, root: string, window: Window = {}
     gcMs: gc / 1000,
     programMs: program / 1000,
     functions: entries(fnSelf),
+    functionsInclusive: entries(fnIncl),
     modulesSelf: entries(modSelf),
     modulesInclusive: entries(modIncl),
   };
@@ -167,6 +178,7 @@ export function formatSummary(s: Summary, top = 20): string {
   return [
     `wall ${s.wallMs.toFixed(0)} ms, busy ${s.busyMs.toFixed(0)} ms (${pct(s.busyMs / Math.max(1, s.wallMs)).trim()} of wall), GC ${pct(s.gcMs / Math.max(1, s.busyMs)).trim()} of busy, (program) ${pct(s.programMs / Math.max(1, s.busyMs)).trim()}`,
     list("top functions by self time (share of busy time):", s.functions),
+    list("top functions by inclusive time:", s.functionsInclusive),
     list("modules by self time:", s.modulesSelf),
     list("modules by inclusive time (on the stack):", s.modulesInclusive),
   ].join("\n");
