@@ -13,6 +13,7 @@ import { UserServiceDefinition } from "../proto/gen/dzug/user/v1/user.ts";
 import { createApp } from "./app.ts";
 import { gatewayConfigSchema } from "./config.ts";
 import { StatusCode } from "./errors.ts";
+import { CachingTokenVerifier } from "./token-cache.ts";
 
 export interface RunningGateway {
   readonly port: number;
@@ -40,7 +41,8 @@ export async function startGateway(env: Record<string, string | undefined> = pro
   const app = createApp({
     user,
     relation,
-    tokens: new TokenService(config.auth.jwtSecret, config.auth.tokenTtlSeconds),
+    // Verified tokens are remembered until their exp: the HS256 check was ~20 % of the CPU per request.
+    tokens: new CachingTokenVerifier(new TokenService(config.auth.jwtSecret, config.auth.tokenTtlSeconds)),
     discovery,
     logger,
     metrics,
