@@ -3,8 +3,8 @@
 // Starts its own system (real etcd + 2 user + 2 relation + the gateway, tests/harness, free ports,
 // temp dir) and compares, in the same run, interleaved over several rounds:
 //   (a)  gateway           GET /douyin/user/?user_id&token  (user.GetUser ∥ relation.GetRelationStats)
-//   (a1..) gw-*            the same gateway with bench-only preloads that each try a fix (VARIANTS:
-//                          channelz off on the pool's channels, a per-token verify cache, both)
+//   (a1..) gw-*            the same gateway with bench-only preloads (VARIANTS): without its token
+//                          cache (the state before it), with channelz off on the pool's channels
 //   (b)  bare-http         a bare node:http server answering the same JSON body
 //   (c)  grpc-direct       in-process nice-grpc GetUser on one channel to one user instance (closed loop)
 //   (c') grpc-direct-pair  in-process GetUser ∥ GetRelationStats, the gateway's RPC work per request
@@ -13,7 +13,7 @@
 // of as many concurrent calls as wrk has connections, for the same duration. Medians over the rounds;
 // ratios are medians of per-round ratios against (a); "CPU µs/req" is the serving process's CPU time
 // (/proc/<pid>/stat) per request, steadier than req/s on a shared machine. Then a CPU profile of the gateway under the same wrk load (node --cpu-prof),
-// summarised by bench/lib/cpuprofile.ts, for the stock gateway and the last variant (all fixes).
+// summarised by bench/lib/cpuprofile.ts, for the gateway and for gw-nocache (before the token cache).
 //
 // Default: 5 rounds × 4 s per configuration, two 10 s profiles (about 4 min). Flags: --quick
 // (3 rounds × 2 s, one 5 s profile), --rounds N, --seconds S, --connections C,
@@ -121,20 +121,14 @@ interface GatewayVariant {
 }
 const VARIANTS: GatewayVariant[] = [
   {
+    name: "gw-nocache",
+    what: "(a1) gateway without its token cache (every request runs jose's HS256 check; before bccc548)",
+    preloads: ["token-nocache.ts"],
+  },
+  {
     name: "gw-nochz",
-    what: "(a1) gateway, grpc.enable_channelz 0 on the pool's channels",
+    what: "(a2) gateway, grpc.enable_channelz 0 on the pool's channels",
     preloads: ["channelz.ts"],
-    env: { BENCH_CHANNELZ: "off" },
-  },
-  {
-    name: "gw-tokcache",
-    what: "(a2) gateway, TokenService.verify memoised per token until exp",
-    preloads: ["token-cache.ts"],
-  },
-  {
-    name: "gw-both",
-    what: "(a3) gateway, both of the above",
-    preloads: ["channelz.ts", "token-cache.ts"],
     env: { BENCH_CHANNELZ: "off" },
   },
 ];
@@ -379,8 +373,8 @@ try {
   const profiles: Record<string, Summary> = {};
   if (PROFILE_SECONDS > 0) {
     const profiled: GatewayVariant[] = [{ name: "gateway", what: "", preloads: [] }];
-    const allFixes = VARIANTS[VARIANTS.length - 1];
-    if (!quick && allFixes) profiled.push(allFixes);
+    const before = VARIANTS[0];
+    if (!quick && before) profiled.push(before);
     for (const variant of profiled) {
       const name = variant.name;
       const profDir = join(dir, `profile-${name}`);
