@@ -17,7 +17,8 @@
 //
 // Default: 5 rounds × 4 s per configuration, two 10 s profiles (about 4 min). Flags: --quick
 // (3 rounds × 2 s, one 5 s profile), --rounds N, --seconds S, --connections C,
-// --threads T, --profile-seconds S (0: no profile), --keep DIR (keep profiles and logs there), --json FILE.
+// --threads T, --profile-seconds S (0: no profile), --only gateway,gw-nochz,… (a subset, e.g. for a longer
+// A/B of two variants; optional variants such as gw-nostack run only when named), --keep DIR (keep profiles and logs there), --json FILE.
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -43,6 +44,7 @@ const { values: flags } = parseArgs({
     "profile-seconds": { type: "string" },
     keep: { type: "string" },
     json: { type: "string" },
+    only: { type: "string" },
   },
 });
 const quick = flags.quick === true;
@@ -118,6 +120,8 @@ interface GatewayVariant {
   what: string;
   preloads: string[];
   env?: Record<string, string>;
+  /** Run only when named in --only. */
+  optional?: boolean;
 }
 const VARIANTS: GatewayVariant[] = [
   {
@@ -131,7 +135,16 @@ const VARIANTS: GatewayVariant[] = [
     preloads: ["channelz.ts"],
     env: { BENCH_CHANNELZ: "off" },
   },
+  {
+    name: "gw-nostack",
+    what: "(a3) gateway with Error.stackTraceLimit 0 (what grpc-js' per-call `new Error()` for caller stacks costs)",
+    preloads: ["no-stack.ts"],
+    optional: true,
+  },
 ];
+// --only a,b,c: just these configurations (the gateway, the baseline of every ratio, always runs).
+const ONLY = flags.only ? new Set(["gateway", ...flags.only.split(",")]) : undefined;
+const wanted = (name: string, optional = false) => (ONLY ? ONLY.has(name) : !optional);
 
 async function startGatewayProcess(
   name: string,
@@ -253,7 +266,9 @@ try {
   const perReqBody = await (await fetch(`${perReqUrl}${path}`)).text();
   if (perReqBody !== bodyText) throw new Error(`per-request gateway answers differently: ${perReqBody}`);
   const variantProcs = new Map<string, { handle: ProcessHandle; url: string }>();
-  for (const v of VARIANTS) variantProcs.set(v.name, await startGatewayProcess(v.name, v));
+  for (const v of VARIANTS) {
+    if (wanted(v.name, v.optional)) variantProcs.set(v.name, await startGatewayProcess(v.name, v));
+  }
 
   const userInst = system.live("user")[0];
   const relInst = system.live("relation")[0];
@@ -262,14 +277,14 @@ try {
   const relClient = createClient(RelationServiceDefinition, createChannel(relInst.address));
   const aliceId = Number(alice.user_id);
 
-  const configs: Config[] = [
+  const allConfigs: Config[] = [
     wrkConfig(
       "gateway",
       "(a) gateway GET /douyin/user/ (GetUser ∥ GetRelationStats)",
       () => `${gw}${path}`,
       () => system?.gateway?.child.pid,
     ),
-    ...VARIANTS.map((v) =>
+    ...VARIANTS.filter((v) => variantProcs.has(v.name)).map((v) =>
       wrkConfig(
         v.name,
         v.what,
@@ -309,6 +324,7 @@ try {
       () => perReq.child.pid,
     ),
   ];
+  const configs = allConfigs.filter((c) => c.name === "gateway" || wanted(c.name));
 
   log("warm-up…");
   for (const c of configs) await c.run(1);
@@ -374,7 +390,7 @@ try {
   if (PROFILE_SECONDS > 0) {
     const profiled: GatewayVariant[] = [{ name: "gateway", what: "", preloads: [] }];
     const before = VARIANTS[0];
-    if (!quick && before) profiled.push(before);
+    if (!quick && before && wanted(before.name)) profiled.push(before);
     for (const variant of profiled) {
       const name = variant.name;
       const profDir = join(dir, `profile-${name}`);
