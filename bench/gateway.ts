@@ -9,7 +9,8 @@
 //   (c)  grpc-direct       in-process nice-grpc GetUser on one channel to one user instance (closed loop)
 //   (c') grpc-direct-pair  in-process GetUser ∥ GetRelationStats, the gateway's RPC work per request
 //   (d)  per-request       the gateway's Express app with "range-get etcd + new channel per RPC" clients
-// (a)(a1..)(b)(d) are driven by wrk with the same threads/connections/duration; (c)(c') by a closed loop
+//   (d') per-request-dial  the same, with a new TCP + HTTP/2 connection per RPC as well
+// (a)(a1..)(b)(d)(d') are driven by wrk with the same threads/connections/duration; (c)(c') by a closed loop
 // of as many concurrent calls as wrk has connections, for the same duration. Medians over the rounds;
 // ratios are medians of per-round ratios against (a); "CPU µs/req" is the serving process's CPU time
 // (/proc/<pid>/stat) per request, steadier than req/s on a shared machine. Then a CPU profile of the gateway under the same wrk load (node --cpu-prof),
@@ -251,20 +252,26 @@ try {
     { BENCH_PORT: bareUrl.split(":")[2] as string, BENCH_BODY: bodyText },
     bareUrl,
   );
-  const perReqUrl = `http://127.0.0.1:${await freePort()}`;
-  const perReq = await startProcess(
-    "per-request",
-    "bench/lib/per-request-gateway.ts",
-    {
-      BENCH_PORT: perReqUrl.split(":")[2] as string,
-      DZUG_ETCD_ENDPOINTS: system.etcd.endpoint,
-      DZUG_AUTH_JWT_SECRET: TEST_JWT_SECRET,
-      DZUG_LOG_LEVEL: "info",
-    },
-    `${perReqUrl}/healthz`,
-  );
-  const perReqBody = await (await fetch(`${perReqUrl}${path}`)).text();
-  if (perReqBody !== bodyText) throw new Error(`per-request gateway answers differently: ${perReqBody}`);
+  const startPerRequest = async (name: string, fresh: boolean) => {
+    const url = `http://127.0.0.1:${await freePort()}`;
+    const handle = await startProcess(
+      name,
+      "bench/lib/per-request-gateway.ts",
+      {
+        BENCH_PORT: url.split(":")[2] as string,
+        BENCH_FRESH_CONNECTION: fresh ? "1" : "0",
+        DZUG_ETCD_ENDPOINTS: system?.etcd.endpoint ?? "",
+        DZUG_AUTH_JWT_SECRET: TEST_JWT_SECRET,
+        DZUG_LOG_LEVEL: "info",
+      },
+      `${url}/healthz`,
+    );
+    const answer = await (await fetch(`${url}${path}`)).text();
+    if (answer !== bodyText) throw new Error(`${name} answers differently: ${answer}`);
+    return { handle, url };
+  };
+  const perReq = await startPerRequest("per-request", false);
+  const perReqDial = await startPerRequest("per-request-dial", true);
   const variantProcs = new Map<string, { handle: ProcessHandle; url: string }>();
   for (const v of VARIANTS) {
     if (wanted(v.name, v.optional)) variantProcs.set(v.name, await startGatewayProcess(v.name, v));
@@ -319,9 +326,15 @@ try {
     },
     wrkConfig(
       "per-request",
-      "(d) gateway app, etcd range-get + new channel per RPC",
-      () => `${perReqUrl}${path}`,
-      () => perReq.child.pid,
+      "(d) gateway app, etcd range-get + new channel per RPC (grpc-js' shared subchannel pool reuses the connection)",
+      () => `${perReq.url}${path}`,
+      () => perReq.handle.child.pid,
+    ),
+    wrkConfig(
+      "per-request-dial",
+      "(d') the same, and a new TCP + HTTP/2 connection per RPC (local subchannel pool; the Go demo's grpc.Dial)",
+      () => `${perReqDial.url}${path}`,
+      () => perReqDial.handle.child.pid,
     ),
   ];
   const configs = allConfigs.filter((c) => c.name === "gateway" || wanted(c.name));

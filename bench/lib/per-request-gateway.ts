@@ -4,7 +4,13 @@
 // close the channel. Compared with the real gateway (list+watch once, one long-lived channel per
 // instance) it shows what list+watch buys. A bench-only process; never used by the product.
 //
-//   DZUG_ETCD_ENDPOINTS=… DZUG_AUTH_JWT_SECRET=… BENCH_PORT=… node bench/lib/per-request-gateway.ts
+// grpc-js keeps a process-wide subchannel pool: a new channel to an address that another (or a recently
+// closed, < 10 s) channel used reuses that TCP/HTTP/2 connection. BENCH_FRESH_CONNECTION=1 gives each
+// channel its own pool (`grpc.use_local_subchannel_pool`), so every RPC also dials a new connection,
+// as grpc.Dial per request did in the Go demo; without it only the resolve and the channel are new.
+//
+//   DZUG_ETCD_ENDPOINTS=… DZUG_AUTH_JWT_SECRET=… BENCH_PORT=… [BENCH_FRESH_CONNECTION=1] \
+//     node bench/lib/per-request-gateway.ts
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Etcd3 } from "etcd3";
@@ -23,6 +29,7 @@ const env = process.env;
 const prefix = env.DZUG_DISCOVERY_PREFIX ?? "/dzug/services";
 const etcd = new Etcd3({ hosts: (env.DZUG_ETCD_ENDPOINTS ?? "http://127.0.0.1:2379").split(",") });
 const factory = createClientFactory().use(defaultClientMiddleware());
+const channelOptions = env.BENCH_FRESH_CONNECTION === "1" ? { "grpc.use_local_subchannel_pool": 1 } : {};
 
 function perRequestClient<Def extends CompatServiceDefinition>(service: string, definition: Def): Client<Def> {
   const out: Record<string, unknown> = {};
@@ -36,7 +43,7 @@ function perRequestClient<Def extends CompatServiceDefinition>(service: string, 
       }
       const rec = records[Math.floor(Math.random() * records.length)];
       if (!rec) throw new Error(`no instance of ${service} in etcd`);
-      const channel = createChannel(rec.address);
+      const channel = createChannel(rec.address, undefined, channelOptions);
       try {
         const client = factory.create(definition, channel) as unknown as Record<
           string,
