@@ -13,13 +13,18 @@
 // (a)(a1..)(b)(d)(d') are driven by wrk with the same threads/connections/duration; (c)(c') by a closed loop
 // of as many concurrent calls as wrk has connections, for the same duration. Medians over the rounds;
 // ratios are medians of per-round ratios against (a); "CPU µs/req" is the serving process's CPU time
-// (/proc/<pid>/stat) per request, steadier than req/s on a shared machine. Then a CPU profile of the gateway under the same wrk load (node --cpu-prof),
-// summarised by bench/lib/cpuprofile.ts, for the gateway and for gw-nocache (before the token cache).
+// (/proc/<pid>/stat) per request, steadier than req/s on a shared machine. Then a CPU profile of the
+// gateway under the same wrk load (node --cpu-prof), summarised by bench/lib/cpuprofile.ts, for the
+// gateway and for gw-nocache (before the token cache).
 //
-// Default: 5 rounds × 4 s per configuration, two 10 s profiles (about 4 min). Flags: --quick
-// (3 rounds × 2 s, one 5 s profile), --rounds N, --seconds S, --connections C,
-// --threads T, --profile-seconds S (0: no profile), --only gateway,gw-nochz,… (a subset, e.g. for a longer
-// A/B of two variants; optional variants such as gw-nostack run only when named), --keep DIR (keep profiles and logs there), --json FILE.
+// Default: 5 rounds × 4 s per configuration, two 10 s profiles (about 3.5 min). Flags:
+//   --quick                 3 rounds × 2 s, one 5 s profile (about 1.5 min)
+//   --rounds N --seconds S  rounds, seconds per configuration and round
+//   --connections C --threads T   wrk -c / -t (16 / 1); (c)(c') keep C calls in flight
+//   --profile-seconds S     0: no profile
+//   --only a,b              only these configurations (the gateway, baseline of the ratios, always
+//                           runs); optional variants such as gw-nostack run only when named here
+//   --keep DIR              keep profiles and process logs in DIR;  --json FILE  write all results
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
