@@ -26,9 +26,11 @@ export interface ProcessRuntime {
   close(): Promise<void>;
 }
 
-/** Client middleware for calls to other services: traces + rich error details. */
-export function defaultClientMiddleware(): ClientMiddleware {
-  return composeClientMiddleware(openTelemetryClientMiddleware(), errorDetailsClientMiddleware);
+/** Client middleware for calls to other services: rich error details, plus spans when tracing is on. */
+export function defaultClientMiddleware(tracing = true): ClientMiddleware {
+  return tracing
+    ? composeClientMiddleware(openTelemetryClientMiddleware(), errorDetailsClientMiddleware)
+    : errorDetailsClientMiddleware;
 }
 
 export function startRuntime(opts: {
@@ -51,7 +53,7 @@ export function startRuntime(opts: {
     prefix: config.discovery.prefix,
     logger,
     metrics,
-    defaults: { ...config.balancer, middleware: defaultClientMiddleware() },
+    defaults: { ...config.balancer, middleware: defaultClientMiddleware(tracing.enabled) },
   });
   const attempt = async (what: string, fn: () => unknown) => {
     try {
