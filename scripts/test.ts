@@ -32,7 +32,7 @@ const only = args.filter((a) => !a.startsWith("-"));
 if (only.length === 0) {
   step("proto (buf lint, generated code up to date)", join(bin, "node"), ["scripts/proto-gen.ts", "--check"]);
   step("types (tsc --noEmit)", join(bin, "tsc"), ["-p", "tsconfig.json", "--noEmit"]);
-  step("lint (biome)", join(bin, "biome"), ["lint", "."]);
+  step("lint and format (biome check)", join(bin, "biome"), ["check", "."]);
 }
 const files = only.length > 0 ? only : globSync("tests/**/*.test.ts", { cwd: root }).sort();
 step(`tests (${files.length} files)`, join(bin, "node"), [

@@ -65,11 +65,13 @@ export function discoveryMetrics(registry: Registry): DiscoveryMetrics {
       "service",
       "method",
     ]),
-    failures: getOrCreate(registry, Counter, "dzug_balancer_failures_total", "Calls that failed after all attempts for lack of a working instance (unavailable, deadline, internal); business errors are not counted", [
-      "service",
-      "method",
-      "code",
-    ]),
+    failures: getOrCreate(
+      registry,
+      Counter,
+      "dzug_balancer_failures_total",
+      "Calls that failed after all attempts for lack of a working instance (unavailable, deadline, internal); business errors are not counted",
+      ["service", "method", "code"],
+    ),
     clientDuration: getOrCreate(
       registry,
       Histogram,
