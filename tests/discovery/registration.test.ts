@@ -82,6 +82,40 @@ describe("registration", () => {
     assert.equal(await metricValue(metrics, "dzug_discovery_registrations_total", { outcome: "registered" }), 1);
   });
 
+  test("its own key deleted, or its lease revoked by someone else: it registers again by itself", async () => {
+    const prefix = uniquePrefix();
+    const w = newWatcher(prefix, "echo");
+    await w.start();
+    const metrics = newRegistry();
+    const r = newRegistrar(prefix, "echo", "echo-k", 10, metrics);
+    await r.start();
+    const key = instanceKey(prefix, "echo", "echo-k");
+    await waitFor(() => ids(w) === "echo-k", { timeoutMs: 5_000, message: "echo-k visible" });
+
+    // Someone deletes the key (an operator, a buggy tool): it comes back, on a live lease.
+    await client.delete().key(key);
+    await waitFor(async () => (await client.get(key).string()) !== null, {
+      timeoutMs: 10_000,
+      message: "key put back",
+    });
+    await waitFor(() => ids(w) === "echo-k", { timeoutMs: 5_000, message: "watchers see it again" });
+
+    // Someone revokes its lease: the keepalive is lost; a new lease is granted and the key put again.
+    const { kvs } = await client.get(key).exec();
+    const lease = kvs[0]?.lease;
+    assert.ok(lease && lease !== "0", "the key is held by a lease");
+    await fetch(`${etcd.endpoint}/v3/lease/revoke`, { method: "POST", body: JSON.stringify({ ID: lease }) });
+    await waitFor(
+      async () => {
+        const again = (await client.get(key).exec()).kvs[0];
+        return again !== undefined && again.lease !== lease;
+      },
+      { timeoutMs: 15_000, message: "registered again under a new lease" },
+    );
+    assert.equal(r.registered, true);
+    assert.ok((await metricValue(metrics, "dzug_discovery_registrations_total", { outcome: "reregistered" })) >= 2);
+  });
+
   test("a child process killed with SIGKILL disappears after about its TTL", async () => {
     const prefix = uniquePrefix();
     const w = newWatcher(prefix, "echo");
