@@ -1,0 +1,73 @@
+// What a client sees when a needed service cannot answer: 503 when no instance is live, 504 when the
+// deadline passes (a frozen instance), each with status_code and status_msg; readiness follows.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { call, DzugSystem, type ServiceInstance } from "../harness/system.ts";
+import { waitFor } from "../harness/wait.ts";
+
+let sys: DzugSystem;
+let user: { user_id: number; token: string };
+
+before(async () => {
+  sys = await DzugSystem.start({
+    users: 1,
+    relations: 1,
+    env: { DZUG_BALANCER_DEADLINE_MS: "1000", DZUG_DISCOVERY_LEASE_TTL_SECONDS: "3" },
+  });
+  const { body } = await call(sys.url, "POST", "/douyin/user/register/", {
+    username: `u-${Date.now()}`,
+    password: "secret123",
+  });
+  assert.equal(body.status_code, 0);
+  user = body as typeof user;
+});
+after(async () => {
+  for (const i of sys?.instances ?? []) if (i.running) i.child.kill("SIGCONT");
+  await sys?.destroy();
+});
+
+test("a frozen instance: the call ends at its deadline with 504", async () => {
+  const inst = sys.live("user")[0] as ServiceInstance;
+  inst.child.kill("SIGSTOP");
+  try {
+    const started = Date.now();
+    const r = await call(sys.url, "GET", "/douyin/user/", { token: user.token, user_id: user.user_id });
+    assert.equal(r.status, 504, JSON.stringify(r.body));
+    assert.notEqual(r.body.status_code, 0);
+    assert.ok(typeof r.body.status_msg === "string" && r.body.status_msg.length > 0);
+    assert.ok(Date.now() - started < 2_500, "bounded by the 1 s deadline");
+  } finally {
+    inst.child.kill("SIGCONT");
+  }
+  const ok = await call(sys.url, "GET", "/douyin/user/", { token: user.token, user_id: user.user_id });
+  assert.equal(ok.body.status_code, 0);
+});
+
+test("no live instance of a service: 503, and /readyz says which", async () => {
+  const rel = sys.live("relation")[0] as ServiceInstance;
+  assert.equal(await rel.stop("SIGTERM"), 0);
+  await waitFor(async () => (await fetch(`${sys.url}/readyz`)).status === 503, {
+    timeoutMs: 15_000,
+    message: "gateway not ready",
+  });
+  const ready = (await (await fetch(`${sys.url}/readyz`)).json()) as Record<string, unknown>;
+  assert.match(JSON.stringify(ready), /relation/);
+  const r = await call(sys.url, "GET", "/douyin/relation/follow/list/", { token: user.token, user_id: user.user_id });
+  assert.equal(r.status, 503, JSON.stringify(r.body));
+  assert.notEqual(r.body.status_code, 0);
+  assert.ok(typeof r.body.status_msg === "string" && r.body.status_msg.length > 0);
+  // Requests that need only the user service still work.
+  const login = await call(sys.url, "POST", "/douyin/user/login/", { username: "nobody-here", password: "secret123" });
+  assert.equal(login.status, 200);
+  // A new instance brings it back.
+  await sys.addInstance("relation");
+  await waitFor(async () => (await fetch(`${sys.url}/readyz`)).status === 200, {
+    timeoutMs: 15_000,
+    message: "gateway ready again",
+  });
+  const again = await call(sys.url, "GET", "/douyin/relation/follow/list/", {
+    token: user.token,
+    user_id: user.user_id,
+  });
+  assert.equal(again.body.status_code, 0);
+});
