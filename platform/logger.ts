@@ -1,6 +1,8 @@
-// pino JSON logs; every line carries the process identity and, inside a traced call, trace and span ids.
+// pino JSON logs; every line carries the process identity and, while serving a call, its request id
+// and (when traced) trace and span ids.
 import { trace } from "@opentelemetry/api";
 import { type Logger, pino } from "pino";
+import { currentRequestId } from "./request-context.ts";
 
 export type { Logger } from "pino";
 
@@ -20,8 +22,15 @@ export function createLogger(opts: LoggerOptions): Logger {
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
       mixin() {
+        const out: Record<string, string> = {};
+        const reqId = currentRequestId();
+        if (reqId !== undefined) out.req_id = reqId;
         const ctx = trace.getActiveSpan()?.spanContext();
-        return ctx ? { trace_id: ctx.traceId, span_id: ctx.spanId } : {};
+        if (ctx) {
+          out.trace_id = ctx.traceId;
+          out.span_id = ctx.spanId;
+        }
+        return out;
       },
     },
     opts.destination ?? pino.destination({ sync: false }),

@@ -10,6 +10,7 @@ import type { ServiceBaseConfig } from "./config-schema.ts";
 import { Discovery, etcdClientOptions, newInstanceId } from "./discovery/index.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { createMetricsRegistry } from "./metrics.ts";
+import { requestIdClientMiddleware } from "./request-context.ts";
 import { startTracing, type Tracing } from "./tracing.ts";
 
 export const VERSION: string = pkg.version;
@@ -26,11 +27,10 @@ export interface ProcessRuntime {
   close(): Promise<void>;
 }
 
-/** Client middleware for calls to other services: rich error details, plus spans when tracing is on. */
+/** Client middleware for calls to other services: request id, rich error details, spans when tracing is on. */
 export function defaultClientMiddleware(tracing = true): ClientMiddleware {
-  return tracing
-    ? composeClientMiddleware(openTelemetryClientMiddleware(), errorDetailsClientMiddleware)
-    : errorDetailsClientMiddleware;
+  const base = composeClientMiddleware(requestIdClientMiddleware(), errorDetailsClientMiddleware);
+  return tracing ? composeClientMiddleware(openTelemetryClientMiddleware(), base) : base;
 }
 
 export function startRuntime(opts: {

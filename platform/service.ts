@@ -16,6 +16,7 @@ import { startRuntime, VERSION } from "./runtime.ts";
 
 export { defaultClientMiddleware } from "./runtime.ts";
 
+import { requestIdServerMiddleware } from "./request-context.ts";
 import { serverMetricsMiddleware } from "./server-metrics.ts";
 
 export interface ServiceContext<C> {
@@ -89,7 +90,8 @@ export async function startService<S extends z.ZodObject>(
   const health = HealthState();
   // Spans only when tracing is on: the middleware costs ~1-2 % of a call even with a no-op tracer.
   const server = (runtime.tracing.enabled ? createServer().use(openTelemetryServerMiddleware()) : createServer())
-    .use(serverMetricsMiddleware(metrics, spec.name))
+    .use(requestIdServerMiddleware())
+    .use(serverMetricsMiddleware(metrics, spec.name, logger))
     .use(errorDetailsServerMiddleware)
     .use(domainErrorsMiddleware(logger));
   for (const s of setup.services) server.add(s.definition, s.implementation);
