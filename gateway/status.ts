@@ -93,7 +93,8 @@ export function renderStatusHtml(view: StatusView): string {
                   `<tr><td>${e(i.id)}</td><td>${e(i.address)}</td><td>${e(i.version)}</td><td class="n">${e(i.weight)}</td>` +
                   `<td>${e(i.zone || "-")}</td><td class="st-${e(i.state.toLowerCase())}">${e(i.state)}</td>` +
                   `<td class="n">${e(i.picks)}</td><td class="n">${e(i.share.toFixed(1))}%</td>` +
-                  `<td><span class="bar" style="width:${e(Math.min(100, Math.max(0, i.share)))}%"></span></td></tr>`,
+                  // A percentage of an auto-sized cell would collapse it: the bar is 1.5 px per percent.
+                  `<td><span class="bar" style="width:${e(Math.round(1.5 * Math.min(100, Math.max(0, i.share))))}px"></span></td></tr>`,
               )
               .join("\n");
       return (
