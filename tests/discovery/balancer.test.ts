@@ -30,34 +30,44 @@ function counts(pickIds: string[]): Map<string, number> {
 }
 
 describe("balancer", () => {
+  // A fair balancer fails a p > 0.001 test once in a thousand runs: a second, independent experiment
+  // is drawn before failing, so a fair one fails one run in a million and a biased one still fails both.
   test("random: 30,000 picks over 3 instances pass a chi-square test (p > 0.001)", () => {
     const b = createBalancer("random");
     const n = 30_000;
-    const c = counts(Array.from({ length: n }, () => b.pick(three, new Set())?.id ?? "none"));
-    const expected = n / 3;
-    let chi = 0;
-    for (const r of three) chi += ((c.get(r.id) ?? 0) - expected) ** 2 / expected;
-    const p = chiSquareSurvivalEvenDf(chi, 2);
-    assert.ok(p > 0.001, `chi2=${chi.toFixed(2)} p=${p} counts=${JSON.stringify([...c])}`);
-    assert.equal(c.get("none"), undefined);
+    const experiment = () => {
+      const c = counts(Array.from({ length: n }, () => b.pick(three, new Set())?.id ?? "none"));
+      const expected = n / 3;
+      let chi = 0;
+      for (const r of three) chi += ((c.get(r.id) ?? 0) - expected) ** 2 / expected;
+      assert.equal(c.get("none"), undefined);
+      return { p: chiSquareSurvivalEvenDf(chi, 2), detail: `chi2=${chi.toFixed(2)} counts=${JSON.stringify([...c])}` };
+    };
+    const first = experiment();
+    const result = first.p > 0.001 ? first : experiment();
+    assert.ok(result.p > 0.001, `p=${result.p} ${result.detail} (first experiment: p=${first.p})`);
   });
 
   test("weighted-random follows weights within tolerance", () => {
     const b = createBalancer("weighted-random");
     const w = [record("svc", "a", "h:1", 100), record("svc", "b", "h:2", 300), record("svc", "c", "h:3", 600)];
     const n = 30_000;
-    const c = counts(Array.from({ length: n }, () => b.pick(w, new Set())?.id ?? "none"));
-    for (const r of w) {
-      const share = (c.get(r.id) ?? 0) / n;
-      assert.ok(Math.abs(share - r.weight / 1000) < 0.015, `${r.id}: share ${share} vs ${r.weight / 1000}`);
-    }
-    // chi-square against the weights too
-    let chi = 0;
-    for (const r of w) {
-      const e = (n * r.weight) / 1000;
-      chi += ((c.get(r.id) ?? 0) - e) ** 2 / e;
-    }
-    assert.ok(chiSquareSurvivalEvenDf(chi, 2) > 0.001, `chi2=${chi}`);
+    const experiment = () => {
+      const c = counts(Array.from({ length: n }, () => b.pick(w, new Set())?.id ?? "none"));
+      for (const r of w) {
+        const share = (c.get(r.id) ?? 0) / n;
+        assert.ok(Math.abs(share - r.weight / 1000) < 0.015, `${r.id}: share ${share} vs ${r.weight / 1000}`);
+      }
+      let chi = 0;
+      for (const r of w) {
+        const e = (n * r.weight) / 1000;
+        chi += ((c.get(r.id) ?? 0) - e) ** 2 / e;
+      }
+      return { p: chiSquareSurvivalEvenDf(chi, 2), chi };
+    };
+    const first = experiment();
+    const result = first.p > 0.001 ? first : experiment(); // see the random test
+    assert.ok(result.p > 0.001, `chi2=${result.chi} p=${result.p} (first p=${first.p})`);
   });
 
   test("round-robin is exact", () => {
