@@ -37,7 +37,7 @@ export function ensurePrerequisites(list: Prerequisite[], opts: { install: boole
     process.stderr.write(`installing missing system packages: ${pkgs.join(" ")}\n`);
     const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
     spawnSync("apt-get", ["update", "-qq"], { stdio: "inherit", env });
-    spawnSync("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...pkgs], { stdio: "inherit", env });
+    spawnSync("apt-get", ["install", "-y", "-qq", ...pkgs], { stdio: "inherit", env });
     missing = missing.filter((p) => !p.present());
   }
   return missing.map((p) => `${p.name} is missing: run \`sudo apt-get install -y ${p.aptPackage}\` (Debian/Ubuntu)`);
