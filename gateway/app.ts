@@ -14,6 +14,7 @@ import { type CallOptions, type Client, Metadata } from "nice-grpc";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { z } from "zod";
+import type { PoolSnapshot } from "../platform/discovery/index.ts";
 import { counter, histogram } from "../platform/metrics.ts";
 import {
   type Friend,
@@ -31,25 +32,7 @@ export interface DiscoveryView {
   snapshot(): PoolSnapshot[];
 }
 
-export interface PoolSnapshot {
-  service: string;
-  stale: boolean;
-  ready: boolean;
-  strategy: string;
-  instances: Array<{
-    record: {
-      id: string;
-      service: string;
-      address: string;
-      version: string;
-      weight: number;
-      zone: string;
-      startedAt: string;
-    };
-    picks: number;
-    state: string;
-  }>;
-}
+export type { PoolSnapshot };
 
 export interface TokenVerifier {
   /** The token's user id; throws DomainError UNAUTHENTICATED (TOKEN_INVALID / TOKEN_EXPIRED). */
