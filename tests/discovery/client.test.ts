@@ -2,43 +2,30 @@
 // fail-fast, deadlines, and SIGTERM of an instance under load.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { after, before, describe, test } from "node:test";
-import type { Etcd3 } from "etcd3";
+import { describe, test } from "node:test";
 import { ClientError, type ClientMiddleware, createServer, ServerError, Status } from "nice-grpc";
 import { Discovery, type InstanceRecord, Registrar } from "../../platform/discovery/index.ts";
 import { UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
-import { EtcdProcess } from "../harness/etcd.ts";
 import { waitFor } from "../harness/wait.ts";
 import {
   captureLogger,
   echoImpl,
-  etcdClient,
   metricValue,
   newRegistry,
   record,
   spawnInstance,
   startEcho,
+  useEtcd,
 } from "./helpers.ts";
 
-let etcd: EtcdProcess;
-let client: Etcd3;
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
-
-before(async () => {
-  etcd = await EtcdProcess.start();
-  client = etcdClient(etcd.endpoint);
-});
-after(async () => {
-  await Promise.all(cleanups.map((c) => c()));
-  client.close();
-  await etcd.destroy();
-});
+const fx = useEtcd();
+const cleanups = fx.cleanups;
 
 const prefixOf = () => `/t-${randomBytes(3).toString("hex")}`;
 
 async function register(prefix: string, rec: InstanceRecord): Promise<Registrar> {
   const r = new Registrar({
-    etcd: client,
+    etcd: fx.client,
     prefix,
     record: rec,
     ttlSeconds: 10,
@@ -53,7 +40,7 @@ async function register(prefix: string, rec: InstanceRecord): Promise<Registrar>
 function newDiscovery(prefix: string) {
   const metrics = newRegistry();
   const log = captureLogger();
-  const discovery = new Discovery({ etcd: client, prefix, logger: log.logger, metrics });
+  const discovery = new Discovery({ etcd: fx.client, prefix, logger: log.logger, metrics });
   cleanups.push(() => discovery.close());
   return { discovery, metrics, log };
 }
@@ -230,7 +217,7 @@ describe("balanced client", () => {
   test("SIGTERM of an instance during load: no call fails", async () => {
     const prefix = prefixOf();
     const children = await Promise.all(
-      [0, 1, 2].map(() => spawnInstance({ endpoint: etcd.endpoint, prefix, service: "echo", ttlSeconds: 5 })),
+      [0, 1, 2].map(() => spawnInstance({ endpoint: fx.etcd.endpoint, prefix, service: "echo", ttlSeconds: 5 })),
     );
     cleanups.push(() => {
       for (const c of children) c.child.kill("SIGKILL");

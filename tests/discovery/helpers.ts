@@ -2,6 +2,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { dirname, join } from "node:path";
+import { after, before } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Etcd3 } from "etcd3";
 import { createServer, type Server } from "nice-grpc";
@@ -9,6 +10,7 @@ import pino, { type Logger } from "pino";
 import { Registry } from "prom-client";
 import { etcdClientOptions, type InstanceRecord, watchBackoff } from "../../platform/discovery/index.ts";
 import { UserServiceDefinition, type UserServiceImplementation } from "../../proto/gen/dzug/user/v1/user.ts";
+import { EtcdProcess } from "../harness/etcd.ts";
 import { waitFor } from "../harness/wait.ts";
 
 export const here = dirname(fileURLToPath(import.meta.url));
@@ -134,4 +136,27 @@ export async function spawnInstance(env: {
     { timeoutMs: 20_000, message: "fixture instance READY" },
   );
   return { child, id: ready[1] as string, port: Number(ready[2]), exited };
+}
+
+export interface EtcdFixture {
+  /** Set once the file's `before` hook has run. */
+  etcd: EtcdProcess;
+  client: Etcd3;
+  /** Run (all at once) after the file's tests, before etcd is torn down. */
+  cleanups: Array<() => Promise<unknown> | unknown>;
+}
+
+/** A real etcd for the calling test file: started before its tests, torn down after them. */
+export function useEtcd(): EtcdFixture {
+  const fx = { cleanups: [] as EtcdFixture["cleanups"] } as EtcdFixture;
+  before(async () => {
+    fx.etcd = await EtcdProcess.start();
+    fx.client = etcdClient(fx.etcd.endpoint);
+  });
+  after(async () => {
+    await Promise.all(fx.cleanups.map((c) => c()));
+    fx.client?.close();
+    await fx.etcd?.destroy();
+  });
+  return fx;
 }

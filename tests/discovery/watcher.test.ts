@@ -1,27 +1,14 @@
 // ServiceWatcher against a real etcd: compaction past its revision, etcd down (stale, last set kept, calls keep working).
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { after, before, describe, test } from "node:test";
-import type { Etcd3 } from "etcd3";
+import { describe, test } from "node:test";
 import { Discovery, instanceKey, Registrar, ServiceWatcher } from "../../platform/discovery/index.ts";
 import { UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
-import { EtcdProcess } from "../harness/etcd.ts";
 import { waitFor } from "../harness/wait.ts";
-import { captureLogger, etcdClient, metricValue, newRegistry, record, startEcho } from "./helpers.ts";
+import { captureLogger, metricValue, newRegistry, record, startEcho, useEtcd } from "./helpers.ts";
 
-let etcd: EtcdProcess;
-let client: Etcd3;
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
-
-before(async () => {
-  etcd = await EtcdProcess.start();
-  client = etcdClient(etcd.endpoint);
-});
-after(async () => {
-  await Promise.all(cleanups.map((c) => c()));
-  client.close();
-  await etcd.destroy();
-});
+const fx = useEtcd();
+const cleanups = fx.cleanups;
 
 const prefixOf = () => `/t-${randomBytes(3).toString("hex")}`;
 const ids = (list: readonly { id: string }[]) => list.map((i) => i.id).join(",");
@@ -30,13 +17,13 @@ describe("watcher", () => {
   test("survives a compaction past the revision it watches from and ends with the right set", async () => {
     const prefix = prefixOf();
     const put = (id: string) =>
-      client.put(instanceKey(prefix, "echo", id)).value(JSON.stringify(record("echo", id, "127.0.0.1:9")));
+      fx.client.put(instanceKey(prefix, "echo", id)).value(JSON.stringify(record("echo", id, "127.0.0.1:9")));
     await put("echo-old");
     await put("echo-stays");
     const log = captureLogger();
     let lists = 0;
     const w = new ServiceWatcher({
-      etcd: client,
+      etcd: fx.client,
       prefix,
       service: "echo",
       logger: log.logger,
@@ -46,11 +33,11 @@ describe("watcher", () => {
       // revision: the watch from revision+1 is refused by etcd as compacted.
       beforeWatch: async () => {
         if (++lists !== 1) return;
-        await client.delete().key(instanceKey(prefix, "echo", "echo-old"));
+        await fx.client.delete().key(instanceKey(prefix, "echo", "echo-old"));
         await put("echo-new");
         for (let i = 0; i < 5; i++) await put("echo-stays"); // more revisions
-        const head = await client.put(`${prefix}/unrelated`).value("x");
-        await client.kv.compact({ revision: head.header.revision, physical: true });
+        const head = await fx.client.put(`${prefix}/unrelated`).value("x");
+        await fx.client.kv.compact({ revision: head.header.revision, physical: true });
       },
     });
     cleanups.push(() => w.close());
@@ -67,7 +54,7 @@ describe("watcher", () => {
       `why: ${ended.join(" | ")}`,
     );
     // and it keeps following changes after the re-list
-    await client.delete().key(instanceKey(prefix, "echo", "echo-new"));
+    await fx.client.delete().key(instanceKey(prefix, "echo", "echo-new"));
     await waitFor(() => ids(w.instances()) === "echo-stays", { timeoutMs: 5_000, message: "delete after re-watch" });
   });
 
@@ -80,7 +67,7 @@ describe("watcher", () => {
     const regs = servers.map(
       (s, i) =>
         new Registrar({
-          etcd: client,
+          etcd: fx.client,
           prefix,
           record: record("echo", i === 0 ? "echo-a" : "echo-b", s.address),
           ttlSeconds: 10,
@@ -90,7 +77,7 @@ describe("watcher", () => {
     );
     cleanups.push(() => Promise.all(regs.map((r) => r.stop())));
     await Promise.all(regs.map((r) => r.start()));
-    const discovery = new Discovery({ etcd: client, prefix, logger: log.logger, metrics });
+    const discovery = new Discovery({ etcd: fx.client, prefix, logger: log.logger, metrics });
     cleanups.push(() => discovery.close());
     const users = discovery.client("echo", UserServiceDefinition);
     const w = discovery.watch("echo");
@@ -99,7 +86,7 @@ describe("watcher", () => {
     let changes = 0;
     w.on("change", () => changes++);
 
-    await etcd.stop();
+    await fx.etcd.stop();
     await waitFor(() => w.stale, { timeoutMs: 15_000, message: "stale" });
     assert.equal(discovery.snapshot()[0]?.stale, true);
     assert.equal(await metricValue(metrics, "dzug_discovery_stale", { service: "echo" }), 1);
@@ -109,7 +96,7 @@ describe("watcher", () => {
     for (let i = 0; i < 200; i++) seen.add((await users.getUser({ id: i })).user?.name ?? "");
     assert.deepEqual([...seen].sort(), ["echo-a", "echo-b"]);
 
-    await etcd.restart();
+    await fx.etcd.restart();
     await waitFor(() => !w.stale, { timeoutMs: 30_000, message: "not stale after etcd is back" });
     assert.equal(ids(w.instances()), "echo-a,echo-b");
     assert.equal(changes, 0, "the set never changed (never emptied)");
