@@ -19,6 +19,9 @@ export { defaultClientMiddleware } from "./runtime.ts";
 import { requestIdServerMiddleware } from "./request-context.ts";
 import { serverMetricsMiddleware } from "./server-metrics.ts";
 
+/** gRPC health service name that answers SERVING while the process is alive (Kubernetes liveness). */
+export const LIVENESS_SERVICE = "liveness";
+
 export interface ServiceContext<C> {
   readonly config: C;
   readonly logger: Logger;
@@ -104,19 +107,25 @@ export async function startService<S extends z.ZodObject>(
   try {
     const grpcPort = await server.listen(`${base.grpc.host}:${base.grpc.port}`);
     cleanups.push(async () => server.forceShutdown());
-    admin = await startAdminServer({
-      host: base.grpc.host,
-      port: base.admin.port,
-      registry: metrics,
-      notReadyReason: () => {
-        if (draining) return "shutting down";
-        if (!registrar?.registered) return "not registered in etcd";
-        return setup.notReadyReason?.();
-      },
-    });
+    const notReadyReason = () => {
+      if (draining) return "shutting down";
+      if (!registrar?.registered) return "not registered in etcd";
+      return setup.notReadyReason?.();
+    };
+    admin = await startAdminServer({ host: base.grpc.host, port: base.admin.port, registry: metrics, notReadyReason });
     const adminServer = admin;
     cleanups.push(() => adminServer.close());
-    for (const name of ["", ...serviceNames]) health.setStatus("healthy", name);
+    // gRPC health: "liveness" is SERVING while the process runs (liveness probes); "" and each service
+    // name follow readiness (registered, dependencies up, not draining), like /readyz.
+    health.setStatus("healthy", LIVENESS_SERVICE);
+    const syncHealth = () => {
+      const status = notReadyReason() === undefined ? "healthy" : "unhealthy";
+      for (const name of ["", ...serviceNames]) if (health.getStatus(name) !== status) health.setStatus(status, name);
+    };
+    syncHealth();
+    const healthTimer = setInterval(syncHealth, 1_000);
+    healthTimer.unref();
+    cleanups.push(async () => clearInterval(healthTimer));
 
     registrar = new Registrar({
       etcd: runtime.etcd,
@@ -135,7 +144,7 @@ export async function startService<S extends z.ZodObject>(
       },
     });
     // Registration retries forever in the background; start() resolves at the first success.
-    registrar.start().catch((err) => logger.error({ err }, "registration stopped"));
+    registrar.start().then(syncHealth, (err) => logger.error({ err }, "registration stopped"));
     const reg = registrar;
     logger.info(
       { grpcPort, adminPort: admin.port, address: `${base.discovery.advertiseHost}:${grpcPort}` },

@@ -214,7 +214,8 @@ describe("user, relation, gateway Deployments", () => {
           assert.deepEqual(ctr.livenessProbe.httpGet, { path: "/healthz", port: "http" });
           assert.deepEqual(ctr.readinessProbe.httpGet, { path: "/readyz", port: "http" });
         } else {
-          assert.deepEqual(ctr.livenessProbe.grpc, { port: 50051 });
+          assert.deepEqual(ctr.livenessProbe.grpc, { port: 50051, service: "liveness" }); // alive while the process runs
+          assert.deepEqual(ctr.startupProbe.grpc, { port: 50051, service: "liveness" });
           assert.deepEqual(ctr.readinessProbe.grpc, { port: 50051 });
           assert.deepEqual(env.get("DZUG_DISCOVERY_ADVERTISE_HOST").valueFrom, {
             fieldRef: { fieldPath: "status.podIP" },

@@ -2,6 +2,8 @@
 // follows the database.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { createChannel, createClient } from "nice-grpc";
+import { HealthDefinition } from "nice-grpc-server-health";
 import { PostgresProcess } from "../harness/postgres.ts";
 import { call, DzugSystem } from "../harness/system.ts";
 import { waitFor } from "../harness/wait.ts";
@@ -49,9 +51,22 @@ test("register, follow and lists work on PostgreSQL", async () => {
   assert.equal(me.body.user.follower_count, 1);
 });
 
-test("a service is not ready while its database is gone", async () => {
+/** grpc.health.v1 Check of `service` on an instance: "SERVING", "NOT_SERVING", … */
+async function health(port: number, service: string): Promise<string> {
+  const channel = createChannel(`127.0.0.1:${port}`);
+  try {
+    const { status } = await createClient(HealthDefinition, channel).check({ service });
+    return ["UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"][status] ?? String(status);
+  } finally {
+    channel.close();
+  }
+}
+
+test("a service is not ready while its database is gone (HTTP /readyz and gRPC health), yet alive", async () => {
   const inst = sys.live("user")[0];
   assert.ok(inst);
+  assert.equal(await health(inst.grpcPort, ""), "SERVING");
+  assert.equal(await health(inst.grpcPort, "dzug.user.v1.UserService"), "SERVING");
   await pg.destroy();
   await waitFor(
     async () => {
@@ -60,5 +75,14 @@ test("a service is not ready while its database is gone", async () => {
       return res.status === 503 && body.reason?.includes("database");
     },
     { timeoutMs: 30_000, message: "/readyz 503 naming the database" },
+  );
+  await waitFor(async () => (await health(inst.grpcPort, "")) === "NOT_SERVING", {
+    timeoutMs: 10_000,
+    message: "gRPC health (readiness) NOT_SERVING",
+  });
+  assert.equal(
+    await health(inst.grpcPort, "liveness"),
+    "SERVING",
+    "liveness stays SERVING: no restart for a database outage",
   );
 });

@@ -141,12 +141,14 @@ spec:
             timeoutSeconds: 2
             failureThreshold: 2
           {{- else }}
+          # gRPC health "liveness" answers while the process runs; "" follows readiness
+          # (registered in etcd, database reachable, not draining), like /readyz on the admin port.
           startupProbe:
-            grpc: {port: 50051}
+            grpc: {port: 50051, service: liveness}
             periodSeconds: 2
             failureThreshold: 30
           livenessProbe:
-            grpc: {port: 50051}
+            grpc: {port: 50051, service: liveness}
             periodSeconds: 10
             timeoutSeconds: 2
             failureThreshold: 3
