@@ -18,6 +18,7 @@
 // --max-requests; the drain after the duration is bounded by --timeout.
 import { parseArgs } from "node:util";
 import { Pool } from "undici";
+import { mulberry32 } from "./lib/prng.ts";
 
 const USAGE = `usage: node scripts/load.ts [--url URL] [--duration S] [--concurrency N] [--users N] [--rate R] [--seed N]
                            [--max-requests N] [--timeout S] [--json]
@@ -88,18 +89,7 @@ if (origin.protocol !== "http:" && origin.protocol !== "https:") fail("--url mus
 const base = origin.pathname.replace(/\/$/, "");
 
 // ---------------------------------------------------------------------------------------------
-// Deterministic PRNG (mulberry32).
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = prng(opts.seed);
+const rand = mulberry32(opts.seed);
 const pickInt = (n: number) => Math.floor(rand() * n);
 
 // ---------------------------------------------------------------------------------------------

@@ -105,7 +105,7 @@ export class Registrar {
       this.isRegistered = true;
       this.count(this.everRegistered ? "reregistered" : "registered");
       this.log.info(
-        { key: this.key, leaseId: session.leaseId, ttlSeconds: this.opts.ttlSeconds },
+        { leaseId: session.leaseId, ttlSeconds: this.opts.ttlSeconds },
         this.everRegistered ? "re-registered" : "registered",
       );
       this.everRegistered = true;
@@ -179,7 +179,7 @@ export class Registrar {
       this.isRegistered = false;
       if (session) {
         await this.closeSession(session, true);
-        this.log.info({ key: this.key }, "deregistered (lease revoked)");
+        this.log.info("deregistered (lease revoked)");
       }
       if (this.loop) await within(this.loop, this.callTimeoutMs);
     })();

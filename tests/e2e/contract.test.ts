@@ -2,21 +2,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { SignJWT } from "jose";
+import { FRIEND_USER_FIELDS, USER_FIELDS } from "../harness/douyin.ts";
 import { call, DzugSystem, TEST_JWT_SECRET } from "../harness/system.ts";
-
-const USER_FIELDS = [
-  "id",
-  "name",
-  "follow_count",
-  "follower_count",
-  "is_follow",
-  "avatar",
-  "background_image",
-  "signature",
-  "total_favorited",
-  "work_count",
-  "favorite_count",
-].sort();
 
 let sys: DzugSystem;
 const run = Date.now().toString(36);
@@ -196,7 +183,7 @@ describe("relations", () => {
     assert.equal(friends.body.user_list.length, 1);
     const f = friends.body.user_list[0];
     assert.equal(f.id, b.id);
-    assert.deepEqual(Object.keys(f).sort(), [...USER_FIELDS, "message", "msgType"].sort());
+    assert.deepEqual(Object.keys(f).sort(), FRIEND_USER_FIELDS);
     assert.equal(f.message, "");
     assert.equal(f.msgType, 0);
 

@@ -7,6 +7,7 @@ import { Status } from "nice-grpc";
 import { TokenService } from "../../platform/auth.ts";
 import {
   call,
+  FRIEND_USER_FIELDS,
   form,
   json,
   multipart,
@@ -431,7 +432,7 @@ describe("responses", () => {
     );
     const friends = await get(`/douyin/relation/friend/list/?token=${alice.token}&user_id=${alice.id}`);
     assert.equal(friends.body.status_code, 0);
-    assert.deepEqual(Object.keys(friends.body.user_list[0]).sort(), [...USER_FIELDS, "message", "msgType"].sort());
+    assert.deepEqual(Object.keys(friends.body.user_list[0]).sort(), FRIEND_USER_FIELDS);
     const byId = new Map(friends.body.user_list.map((u: { id: number }) => [u.id, u]));
     assert.deepEqual(
       [(byId.get(bob.id) as { message: string }).message, (byId.get(bob.id) as { msgType: number }).msgType],

@@ -328,16 +328,4 @@ export function multipart(o: Record<string, string>): { body: FormData } {
   return { body: fd };
 }
 
-export const USER_FIELDS = [
-  "id",
-  "name",
-  "follow_count",
-  "follower_count",
-  "is_follow",
-  "avatar",
-  "background_image",
-  "signature",
-  "total_favorited",
-  "work_count",
-  "favorite_count",
-].sort();
+export { FRIEND_USER_FIELDS, USER_FIELDS } from "../harness/douyin.ts";

@@ -1,6 +1,7 @@
 // Concurrent random follow/unfollow operations, and the checks that counts match the relation rows.
 import assert from "node:assert/strict";
 import { type Kysely, sql } from "kysely";
+import { mulberry32 } from "../../scripts/lib/prng.ts";
 import {
   AlreadyFollowingError,
   NotFollowingError,
@@ -19,17 +20,6 @@ export interface StormOptions {
 
 /** Net successful operations per pair `a>b`: +1 per follow that succeeded, -1 per unfollow. */
 export type NetByPair = Record<string, number>;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export async function runStorm(stores: RelationStore[], opts: StormOptions): Promise<NetByPair> {
   const rand = mulberry32(opts.seed);
