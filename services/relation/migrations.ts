@@ -2,14 +2,9 @@
 // migration: add a new one with a name that sorts after the last.
 import { type Kysely, type Migration, sql } from "kysely";
 import { dialectOf } from "../../platform/storage/index.ts";
+import { epochMsDefault } from "../../platform/storage/schema.ts";
 
 export const RELATION_MIGRATION_TABLE = "relation_migrations";
-
-function nowMsDefault(db: Kysely<any>) {
-  return dialectOf(db) === "postgres"
-    ? sql`((extract(epoch from clock_timestamp()) * 1000)::bigint)`
-    : sql`(cast(unixepoch('subsec') * 1000 as integer))`;
-}
 
 export const relationMigrations: Record<string, Migration> = {
   "0001_follows": {
@@ -23,7 +18,7 @@ export const relationMigrations: Record<string, Migration> = {
         )
         .addColumn("follower_id", "bigint", (c) => c.notNull())
         .addColumn("followee_id", "bigint", (c) => c.notNull())
-        .addColumn("created_at", "bigint", (c) => c.notNull().defaultTo(nowMsDefault(db)))
+        .addColumn("created_at", "bigint", (c) => c.notNull().defaultTo(epochMsDefault(db)))
         .addUniqueConstraint("follows_pair_key", ["follower_id", "followee_id"])
         .addCheckConstraint("follows_not_self", sql`follower_id <> followee_id`)
         .execute();

@@ -1,16 +1,10 @@
 // Schema of the user service (migration table `user_migrations`). Never edit an applied migration:
 // add a new one with a name that sorts after the last.
-import { type Kysely, type Migration, sql } from "kysely";
+import type { Kysely, Migration } from "kysely";
 import { dialectOf } from "../../platform/storage/index.ts";
+import { epochMsDefault } from "../../platform/storage/schema.ts";
 
 export const USER_MIGRATION_TABLE = "user_migrations";
-
-/** Milliseconds since the epoch, as an int8 column default, per backend. */
-function nowMsDefault(db: Kysely<any>) {
-  return dialectOf(db) === "postgres"
-    ? sql`((extract(epoch from clock_timestamp()) * 1000)::bigint)`
-    : sql`(cast(unixepoch('subsec') * 1000 as integer))`;
-}
 
 export const userMigrations: Record<string, Migration> = {
   "0001_users": {
@@ -30,7 +24,7 @@ export const userMigrations: Record<string, Migration> = {
         .addColumn("total_favorited", "bigint", (c) => c.notNull().defaultTo(0))
         .addColumn("work_count", "bigint", (c) => c.notNull().defaultTo(0))
         .addColumn("favorite_count", "bigint", (c) => c.notNull().defaultTo(0))
-        .addColumn("created_at", "bigint", (c) => c.notNull().defaultTo(nowMsDefault(db)))
+        .addColumn("created_at", "bigint", (c) => c.notNull().defaultTo(epochMsDefault(db)))
         .execute();
     },
     async down(db: Kysely<any>) {
