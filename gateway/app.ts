@@ -1,4 +1,4 @@
-// The Express app mapping the douyin HTTP API (/work/shared/api/douyin-http.md) to the user and
+// The Express app mapping the douyin HTTP API (docs/api/douyin-http.md) to the user and
 // relation RPCs. Everything it needs is injected (clients, token verifier, discovery view, metrics),
 // so tests run it with in-process fakes; gateway/server.ts wires the real ones.
 //

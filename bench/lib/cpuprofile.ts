@@ -1,7 +1,7 @@
 // Summarises a V8 .cpuprofile (node --cpu-prof): self time per function, self and inclusive time per
 // module (npm package, node: builtin group, project file), and the share of idle / GC / program.
 //
-//   node bench/lib/cpuprofile.ts <file.cpuprofile> [--top 25] [--root /work/main]
+//   node bench/lib/cpuprofile.ts <file.cpuprofile> [--top 25] [--root <repo checkout>]
 import { readFileSync } from "node:fs";
 import { relative } from "node:path";
 import { fileURLToPath } from "node:url";

@@ -1,4 +1,4 @@
-// Field sets of the douyin HTTP contract (../shared/api/douyin-http.md), shared by the gateway's unit
+// Field sets of the douyin HTTP contract (docs/api/douyin-http.md), shared by the gateway's unit
 // tests and the end-to-end tests.
 
 /** The eleven fields every User carries, sorted. */
