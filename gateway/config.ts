@@ -9,11 +9,15 @@ import {
   httpSection,
   logSection,
   shutdownSection,
+  strategy,
 } from "../platform/config-schema.ts";
-
-const strategy = z.enum(["random", "weighted-random", "round-robin"]);
+import { UPSTREAM_NAMES, type UpstreamName } from "./upstreams.ts";
 
 const serviceOverride = z.strictObject({ strategy: strategy.optional() }).prefault({});
+const serviceOverrides = Object.fromEntries(UPSTREAM_NAMES.map((svc) => [svc, serviceOverride])) as Record<
+  UpstreamName,
+  typeof serviceOverride
+>;
 
 // The shared sections already default when absent (`.prefault({})`); auth still requires jwtSecret.
 export const gatewayConfigSchema = z.strictObject({
@@ -21,7 +25,7 @@ export const gatewayConfigSchema = z.strictObject({
   etcd: etcdSection,
   discovery: discoverySection,
   balancer: balancerSection,
-  services: z.strictObject({ user: serviceOverride, relation: serviceOverride }).prefault({}),
+  services: z.strictObject(serviceOverrides).prefault({}),
   shutdown: shutdownSection,
   http: httpSection,
   auth: authSection,

@@ -8,12 +8,11 @@ import { ConfigError, loadConfig } from "../platform/config.ts";
 import type { Logger } from "../platform/logger.ts";
 import { startRuntime } from "../platform/runtime.ts";
 import { exitOnSignals } from "../platform/service.ts";
-import { RelationServiceDefinition } from "../proto/gen/dzug/relation/v1/relation.ts";
-import { UserServiceDefinition } from "../proto/gen/dzug/user/v1/user.ts";
 import { createApp } from "./app.ts";
 import { gatewayConfigSchema } from "./config.ts";
 import { StatusCode } from "./errors.ts";
 import { CachingTokenVerifier } from "./token-cache.ts";
+import { UPSTREAM_NAMES, UPSTREAMS, type UpstreamName, type Upstreams } from "./upstreams.ts";
 
 export interface RunningGateway {
   readonly port: number;
@@ -23,8 +22,6 @@ export interface RunningGateway {
   stop(): Promise<void>;
 }
 
-const REQUIRED_SERVICES = ["user", "relation"] as const;
-
 export async function startGateway(env: Record<string, string | undefined> = process.env): Promise<RunningGateway> {
   const { config, unknownEnv } = loadConfig(gatewayConfigSchema, env);
   const runtime = startRuntime({ name: "gateway", config, unknownEnv, env });
@@ -33,21 +30,20 @@ export async function startGateway(env: Record<string, string | undefined> = pro
 
   // Clients (and their watchers) exist from the start: one channel per instance, made by discovery
   // as instances appear, never per request.
-  const strategyOf = (svc: "user" | "relation") => config.services[svc].strategy ?? config.balancer.strategy;
-  const user = discovery.client("user", UserServiceDefinition, { strategy: strategyOf("user") });
-  const relation = discovery.client("relation", RelationServiceDefinition, { strategy: strategyOf("relation") });
+  const strategyOf = (svc: UpstreamName) => config.services[svc].strategy ?? config.balancer.strategy;
+  const clients = Object.fromEntries(
+    UPSTREAM_NAMES.map((svc) => [svc, discovery.client(svc, UPSTREAMS[svc], { strategy: strategyOf(svc) })]),
+  ) as Upstreams;
 
   let shuttingDown = false;
   const app = createApp({
-    user,
-    relation,
+    ...clients,
     // Verified tokens are remembered until their exp: the HS256 check was ~20 % of the CPU per request.
     tokens: new CachingTokenVerifier(new TokenService(config.auth.jwtSecret, config.auth.tokenTtlSeconds)),
     discovery,
     logger,
     metrics,
     bodyLimitBytes: config.http.bodyLimitBytes,
-    requiredServices: REQUIRED_SERVICES,
     shuttingDown: () => shuttingDown,
     tracing: tracing.enabled,
   });
@@ -97,7 +93,7 @@ export async function startGateway(env: Record<string, string | undefined> = pro
       port,
       host: config.http.host,
       prefix: config.discovery.prefix,
-      strategies: { user: strategyOf("user"), relation: strategyOf("relation") },
+      strategies: Object.fromEntries(UPSTREAM_NAMES.map((svc) => [svc, strategyOf(svc)])),
       tracing: tracing.enabled,
     },
     "gateway started",

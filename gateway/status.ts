@@ -1,6 +1,6 @@
 // /_dzug/status: what discovery knows, readable without Grafana — JSON, or a small self-refreshing
 // HTML page. Everything that reaches HTML is escaped (records come from etcd: treat them as untrusted).
-import type { PoolSnapshot } from "./app.ts";
+import type { PoolSnapshot } from "../platform/discovery/index.ts";
 
 export interface StatusInstance {
   id: string;

@@ -1,6 +1,7 @@
 // The configuration sections every process shares; see docs/architecture.md for the table of keys.
 import { networkInterfaces } from "node:os";
 import { z } from "zod";
+import { BALANCER_DEFAULTS, strategyNames } from "./discovery/balancer.ts";
 
 const port = z.number().int().min(0).max(65535);
 const millis = z.number().int().min(1);
@@ -39,11 +40,14 @@ export const discoverySection = z
   })
   .prefault({});
 
+/** A balancing strategy by name (platform/discovery/balancer.ts has the list). */
+export const strategy = z.enum(strategyNames);
+
 export const balancerSection = z
   .strictObject({
-    strategy: z.enum(["random", "weighted-random", "round-robin"]).default("random"),
-    maxAttempts: z.number().int().min(1).max(10).default(3),
-    deadlineMs: millis.default(3000),
+    strategy: strategy.default(BALANCER_DEFAULTS.strategy),
+    maxAttempts: z.number().int().min(1).max(10).default(BALANCER_DEFAULTS.maxAttempts),
+    deadlineMs: millis.default(BALANCER_DEFAULTS.deadlineMs),
   })
   .prefault({});
 

@@ -30,6 +30,16 @@ export class DomainError extends Error {
   }
 }
 
+/** INVALID_ARGUMENT with its reason: the request itself is wrong. */
+export function invalidArgument(message: string): DomainError {
+  return new DomainError(Status.INVALID_ARGUMENT, Reason.INVALID_ARGUMENT, message);
+}
+
+/** An int64 id field must be a positive safe integer (0 is proto3's "absent"). */
+export function checkId(id: number, name: string): void {
+  if (!Number.isSafeInteger(id) || id <= 0) throw invalidArgument(`${name} must be a positive integer`);
+}
+
 export function toRichServerError(err: DomainError): RichServerError {
   return new RichServerError(err.code, err.message, [
     ErrorInfo.fromPartial({ reason: err.reason, domain: ERROR_DOMAIN }),

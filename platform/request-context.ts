@@ -12,11 +12,6 @@ export function currentRequestId(): string | undefined {
   return storage.getStore();
 }
 
-/** Runs `fn` with `requestId` as the current request id (the gateway, per HTTP request). */
-export function withRequestId<T>(requestId: string, fn: () => T): T {
-  return storage.run(requestId, fn);
-}
-
 /** Server side: the caller's `x-request-id` becomes the current request id while the call runs. */
 export function requestIdServerMiddleware(): ServerMiddleware {
   return async function* requestIdServer<Req, Res>(

@@ -1,8 +1,16 @@
 // Balancing strategies. Pure: given candidates and the ids already tried for this call, pick one.
 import type { InstanceRecord } from "./record.ts";
 
-export type StrategyName = "random" | "weighted-random" | "round-robin";
-export const strategyNames: readonly StrategyName[] = ["random", "weighted-random", "round-robin"];
+/** Every strategy by name: config validation and the status page take the list from here. */
+export const strategyNames = ["random", "weighted-random", "round-robin"] as const;
+export type StrategyName = (typeof strategyNames)[number];
+
+/** Defaults of a balanced client (the `balancer.*` config keys default to these). */
+export const BALANCER_DEFAULTS = { strategy: "random", maxAttempts: 3, deadlineMs: 3_000 } as const satisfies {
+  strategy: StrategyName;
+  maxAttempts: number;
+  deadlineMs: number;
+};
 
 export interface Balancer {
   readonly name: StrategyName;

@@ -5,7 +5,7 @@ import type { Etcd3 } from "etcd3";
 import type { Client, CompatServiceDefinition } from "nice-grpc";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
-import type { StrategyName } from "./balancer.ts";
+import { BALANCER_DEFAULTS, type StrategyName } from "./balancer.ts";
 import { type ClientOptions, createBalancedClient, type DeadlineCallOptions } from "./client.ts";
 import { type DiscoveryMetrics, discoveryMetrics } from "./metrics.ts";
 import { channelStateName, InstancePool } from "./pool.ts";
@@ -81,9 +81,9 @@ export class Discovery {
     opts: ClientOptions = {},
   ): Client<Def, DeadlineCallOptions> {
     const d = this.opts.defaults ?? {};
-    const strategy = opts.strategy ?? d.strategy ?? "random";
-    const maxAttempts = Math.max(1, opts.maxAttempts ?? d.maxAttempts ?? 3);
-    const deadlineMs = opts.deadlineMs ?? d.deadlineMs ?? 3_000;
+    const strategy = opts.strategy ?? d.strategy ?? BALANCER_DEFAULTS.strategy;
+    const maxAttempts = Math.max(1, opts.maxAttempts ?? d.maxAttempts ?? BALANCER_DEFAULTS.maxAttempts);
+    const deadlineMs = opts.deadlineMs ?? d.deadlineMs ?? BALANCER_DEFAULTS.deadlineMs;
     const middleware = opts.middleware ?? d.middleware;
     const watcher = this.watch(service);
     this.strategies.set(service, strategy);
@@ -114,7 +114,7 @@ export class Discovery {
         service,
         stale: w.stale,
         ready: w.ready,
-        strategy: this.strategies.get(service) ?? this.opts.defaults?.strategy ?? "random",
+        strategy: this.strategies.get(service) ?? this.opts.defaults?.strategy ?? BALANCER_DEFAULTS.strategy,
         instances: pool
           ? entries.map((e) => ({ record: e.record, picks: e.picks, state: channelStateName(e.channel) }))
           : w.instances().map((record) => ({ record, picks: 0, state: "NO_CHANNEL" })),

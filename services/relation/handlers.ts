@@ -1,6 +1,6 @@
 // RelationService: the follow graph and its counts; lists hydrated with profiles from the user service.
 import { type Client, ClientError, type ServiceImplementation, Status } from "nice-grpc";
-import { DomainError, Reason } from "../../platform/errors.ts";
+import { checkId, DomainError, invalidArgument as invalid, Reason } from "../../platform/errors.ts";
 import type {
   Friend,
   RelatedUser,
@@ -15,14 +15,6 @@ export type UserClient = Client<typeof UserServiceDefinition>;
 
 /** Upper bound of ids in one GetRelationStats call. */
 export const STATS_MAX = 10_000;
-
-function invalid(message: string): DomainError {
-  return new DomainError(Status.INVALID_ARGUMENT, Reason.INVALID_ARGUMENT, message);
-}
-
-function checkId(id: number, name: string): void {
-  if (!Number.isSafeInteger(id) || id <= 0) throw invalid(`${name} must be a positive integer`);
-}
 
 /** viewer_id 0 means "no viewer": is_follow is then false everywhere. */
 function checkViewer(id: number): void {

@@ -1,34 +1,20 @@
 // UserService: accounts, credentials and token issue.
 import { type ServiceImplementation, Status } from "nice-grpc";
 import type { TokenService } from "../../platform/auth.ts";
-import { DomainError, Reason } from "../../platform/errors.ts";
+import { loginCannotMatch, passwordProblem, usernameProblem } from "../../platform/credentials.ts";
+import { checkId, DomainError, invalidArgument as invalid, Reason } from "../../platform/errors.ts";
 import type { UserProfile, UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
 import { decoyHash, hashPassword, verifyPassword } from "./password.ts";
 import { UsernameTakenError, type UserRow, type UserStore } from "./store.ts";
 
-export const USERNAME_MAX = 32;
-export const PASSWORD_MIN = 6;
-export const PASSWORD_MAX = 32;
 /** Upper bound of ids in one GetUsers call. */
 export const GET_USERS_MAX = 10_000;
 
-const chars = (s: string) => [...s].length;
-
-function invalid(message: string): DomainError {
-  return new DomainError(Status.INVALID_ARGUMENT, Reason.INVALID_ARGUMENT, message);
-}
-
 function checkCredentials(username: string, password: string): void {
-  if (chars(username) < 1 || chars(username) > USERNAME_MAX)
-    throw invalid(`username must be 1 to ${USERNAME_MAX} characters`);
-  if (/\p{Cc}/u.test(username)) throw invalid("username must not contain control characters");
-  if (chars(password) < PASSWORD_MIN || chars(password) > PASSWORD_MAX) {
-    throw invalid(`password must be ${PASSWORD_MIN} to ${PASSWORD_MAX} characters`);
-  }
-}
-
-function checkId(id: number, name: string): void {
-  if (!Number.isSafeInteger(id) || id <= 0) throw invalid(`${name} must be a positive integer`);
+  const u = usernameProblem(username);
+  if (u) throw invalid(`username ${u}`);
+  const p = passwordProblem(password);
+  if (p) throw invalid(`password ${p}`);
 }
 
 export function toProfile(row: UserRow): UserProfile {
@@ -68,14 +54,7 @@ export function userService(deps: {
     },
 
     async login({ username, password }) {
-      if (
-        chars(username) < 1 ||
-        chars(username) > USERNAME_MAX ||
-        chars(password) > PASSWORD_MAX ||
-        /\p{Cc}/u.test(username)
-      ) {
-        throw badCredentials();
-      }
+      if (loginCannotMatch(username, password)) throw badCredentials();
       const user = await store.findByUsername(username);
       decoy ??= decoyHash();
       const ok = await verifyPassword(password, user?.passwordHash ?? (await decoy));

@@ -1,0 +1,32 @@
+// What the app is given (clients, token verifier, discovery view, metrics): everything injected, so
+// tests run the app with in-process fakes; server.ts wires the real ones.
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import type { PoolSnapshot } from "../platform/discovery/index.ts";
+import type { Upstreams } from "./upstreams.ts";
+
+export type { PoolSnapshot };
+
+/** What the gateway reads of platform/discovery's Discovery (structurally; tests pass a fake). */
+export interface DiscoveryView {
+  snapshot(): PoolSnapshot[];
+}
+
+export interface TokenVerifier {
+  /** The token's user id; throws DomainError UNAUTHENTICATED (TOKEN_INVALID / TOKEN_EXPIRED). */
+  verify(token: string): Promise<number>;
+}
+
+export interface GatewayDeps extends Upstreams {
+  tokens: TokenVerifier;
+  discovery: DiscoveryView;
+  logger: Logger;
+  metrics: Registry;
+  bodyLimitBytes: number;
+  /** Services that must have ≥1 known instance for /readyz to answer 200 (default: every upstream). */
+  requiredServices?: readonly string[];
+  /** True once a graceful stop began: /readyz answers 503 and connections are not kept alive. */
+  shuttingDown?: () => boolean;
+  /** Install the OpenTelemetry SERVER-span middleware (when tracing is enabled). */
+  tracing?: boolean;
+}

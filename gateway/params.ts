@@ -1,0 +1,120 @@
+// Request parameters: from the query and the body (urlencoded, multipart fields, JSON object), read
+// and validated with the route's zod object. The body wins over the query for the same key; within
+// one source a repeated key must repeat the same value. A missing or bad parameter is a 400 naming it.
+import type { Request } from "express";
+import { z } from "zod";
+import {
+  codePoints,
+  PASSWORD_MAX,
+  PASSWORD_MIN,
+  passwordProblem,
+  USERNAME_MAX,
+  USERNAME_MIN,
+  usernameProblem,
+} from "../platform/credentials.ts";
+import { badParameter, RequestError, StatusCode } from "./errors.ts";
+
+type Bag = Record<string, unknown>;
+
+function single(name: string, v: unknown): unknown {
+  if (!Array.isArray(v)) return v;
+  if (v.length === 0) return undefined;
+  const first = v[0];
+  for (const x of v) if (x !== first) throw badParameter(`invalid parameter ${name}: given several different values`);
+  return first;
+}
+
+export class Params {
+  readonly #query: Bag;
+  readonly #body: Bag | undefined;
+  constructor(req: Request) {
+    this.#query = req.query as Bag;
+    const body: unknown = req.body;
+    if (body === undefined || body === null) this.#body = undefined;
+    else if (typeof body === "object" && !Array.isArray(body) && !Buffer.isBuffer(body)) this.#body = body as Bag;
+    else throw new RequestError(400, StatusCode.BAD_BODY, "request body must be a JSON object");
+  }
+  get(name: string): unknown {
+    if (this.#body !== undefined && Object.hasOwn(this.#body, name)) return single(name, this.#body[name]);
+    if (Object.hasOwn(this.#query, name)) return single(name, this.#query[name]);
+    return undefined;
+  }
+}
+
+/**
+ * Reads the schema's keys and validates them: a missing (absent or "") parameter or a bad one is a
+ * 400 naming it. An empty string counts as absent (forms send `user_id=` for "not given").
+ */
+export function parseParams<S extends z.ZodObject>(schema: S, p: Params): z.infer<S> {
+  const input: Bag = {};
+  for (const n of Object.keys(schema.shape)) {
+    const v = p.get(n);
+    if (v !== undefined && v !== "" && v !== null) input[n] = v;
+  }
+  const r = schema.safeParse(input);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const name = String(issue?.path[0] ?? "");
+  if (input[name] === undefined) throw badParameter(`missing parameter ${name}`);
+  throw badParameter(`invalid parameter ${name}: ${issue?.message ?? "invalid"}`);
+}
+
+/** `token` parameter, else `Authorization: Bearer <token>`; absent -> 400 (a missing required parameter). */
+export function tokenOf(req: Request, p: Params): string {
+  const t = p.get("token");
+  if (typeof t === "string" && t !== "") return t;
+  if (t !== undefined && t !== "" && t !== null) throw badParameter("invalid parameter token: must be a string");
+  const h = req.headers.authorization;
+  if (h !== undefined && h !== "") {
+    const m = /^Bearer[ \t]+([^\s]+)[ \t]*$/i.exec(h);
+    if (!m?.[1]) throw badParameter("invalid Authorization header: expected Bearer <token>");
+    return m[1];
+  }
+  throw badParameter("missing parameter token");
+}
+
+// --- parameter types of the contract (the OpenAPI document is generated from these)
+
+/** A string of min..max code points (as the contract and JSON Schema count), with an optional rule. */
+const text = (min: number, max: number, rule?: (s: string) => string | undefined) =>
+  z
+    .string({ error: "must be a string" })
+    .superRefine((s, ctx) => {
+      const n = codePoints(s);
+      if (n < min || n > max) {
+        const message = min <= 1 ? `must be at most ${max} characters` : `must be ${min} to ${max} characters`;
+        ctx.addIssue({ code: "custom", message });
+        return;
+      }
+      const why = rule?.(s);
+      if (why) ctx.addIssue({ code: "custom", message: why });
+    })
+    .meta({ minLength: min, maxLength: max });
+
+/** A new account's username and password: platform/credentials.ts' rules, as the user service checks them. */
+export const newUsername = text(USERNAME_MIN, USERNAME_MAX, usernameProblem);
+export const newPassword = text(PASSWORD_MIN, PASSWORD_MAX, passwordProblem);
+/** Login fields are only bounded: a wrong one is the same business failure as a wrong password. */
+export const loginUsername = text(USERNAME_MIN, USERNAME_MAX);
+export const loginPassword = text(1, PASSWORD_MAX);
+
+/** int64 id: a JSON number or a decimal string ("42"), 1..2^53-1. */
+export const id = z
+  .union([z.number({ error: "must be an integer" }), z.string().regex(/^\d+$/, "must be an integer")], {
+    error: "must be an integer",
+  })
+  .transform(Number)
+  .pipe(
+    z
+      .number()
+      .max(Number.MAX_SAFE_INTEGER, "is out of range")
+      .int("must be an integer")
+      .min(1, "must be a positive integer"),
+  );
+
+/** A small enumerated integer (e.g. action_type), as a number or a decimal string. */
+export const oneOf = <const V extends readonly [number, ...number[]]>(values: V, meaning: string) =>
+  z
+    .union([z.number(), z.string().regex(/^\d+$/, `must be ${meaning}`)], { error: `must be ${meaning}` })
+    .transform(Number)
+    .pipe(z.union(values.map((v) => z.literal(v)) as [z.ZodLiteral<V[number]>], { error: `must be ${meaning}` }));

@@ -1,0 +1,136 @@
+// The API as one table: each route's method, path, parameters, whether it needs a token, the fields
+// of its successful answer, and what it calls. app.ts mounts every entry the same way and openapi.ts
+// documents every entry from the same schemas, so a route added here is served and documented.
+import type { CallOptions } from "nice-grpc";
+import { z } from "zod";
+import type { GatewayDeps } from "./deps.ts";
+import { type DouyinUser, friendUserSchema, toFriends, toUser, toUsers, userSchema } from "./douyin.ts";
+import { id, loginPassword, loginUsername, newPassword, newUsername, oneOf } from "./params.ts";
+
+export interface RouteContext {
+  deps: GatewayDeps;
+  /** The token's user (0 on routes without `auth`). */
+  viewer: number;
+  /** Request id metadata (and, later, the deadline) for every RPC of this request. */
+  opts: CallOptions;
+}
+
+export interface Route<P extends z.ZodObject = z.ZodObject, R extends z.ZodObject = z.ZodObject> {
+  method: "get" | "post";
+  /** The contract's path, with its trailing slash (served with and without it). */
+  path: string;
+  summary: string;
+  params: P;
+  /** Needs `token` (parameter or Authorization: Bearer); verified before `handle` runs. */
+  auth: boolean;
+  /** The fields of a successful answer besides status_code and status_msg. */
+  result: R;
+  /** Fields every answer carries, failures too, with these values. */
+  failureExtra?: Readonly<Record<string, unknown>>;
+  handle(params: z.infer<P>, ctx: RouteContext): Promise<z.infer<R>>;
+}
+
+/** Keeps each entry's parameter and result types tied to its handler. */
+const route = <P extends z.ZodObject, R extends z.ZodObject>(r: Route<P, R>): Route => r as unknown as Route;
+
+const credentials = z.object({ user_id: z.number().int(), token: z.string() });
+/** register/login answer these also on failure, so clients can fall back from one to the other. */
+const NO_CREDENTIALS = Object.freeze({ user_id: 0, token: "" });
+
+const listRoute = <T>(
+  path: string,
+  summary: string,
+  item: z.ZodType<T>,
+  list: (deps: GatewayDeps, q: { userId: number; viewerId: number }, opts: CallOptions) => Promise<T[]>,
+): Route =>
+  route({
+    method: "get",
+    path,
+    summary,
+    params: z.object({ user_id: id }),
+    auth: true,
+    result: z.object({ user_list: z.array(item) }),
+    handle: async ({ user_id }, { deps, viewer, opts }) => ({
+      user_list: await list(deps, { userId: user_id, viewerId: viewer }, opts),
+    }),
+  });
+
+export const ROUTES: readonly Route[] = [
+  route({
+    method: "post",
+    path: "/douyin/user/register/",
+    summary: "Create an account and sign in",
+    params: z.object({ username: newUsername, password: newPassword }),
+    auth: false,
+    result: credentials,
+    failureExtra: NO_CREDENTIALS,
+    handle: async ({ username, password }, { deps, opts }) => {
+      const r = await deps.user.register({ username, password }, opts);
+      return { user_id: r.userId, token: r.token };
+    },
+  }),
+  route({
+    method: "post",
+    path: "/douyin/user/login/",
+    summary: "Sign in",
+    params: z.object({ username: loginUsername, password: loginPassword }),
+    auth: false,
+    result: credentials,
+    failureExtra: NO_CREDENTIALS,
+    handle: async ({ username, password }, { deps, opts }) => {
+      const r = await deps.user.login({ username, password }, opts);
+      return { user_id: r.userId, token: r.token };
+    },
+  }),
+  route({
+    method: "get",
+    path: "/douyin/user/",
+    summary: "A user's profile and counts (the token's own user when user_id is absent)",
+    params: z.object({ user_id: id.optional() }),
+    auth: true,
+    result: z.object({ user: userSchema }),
+    handle: async ({ user_id }, { deps, viewer, opts }) => {
+      const target = user_id ?? viewer;
+      const [profile, stats] = await Promise.allSettled([
+        deps.user.getUser({ id: target }, opts),
+        deps.relation.getRelationStats({ viewerId: viewer, userIds: [target] }, opts),
+      ]);
+      // The profile's failure (e.g. USER_NOT_FOUND) is the one the client should see.
+      if (profile.status === "rejected") throw profile.reason;
+      if (stats.status === "rejected") throw stats.reason;
+      const u = profile.value.user;
+      if (!u) throw new Error("user.GetUser answered without a user");
+      const user: DouyinUser = toUser(
+        u,
+        stats.value.stats.find((x) => x.userId === target),
+      );
+      return { user };
+    },
+  }),
+  route({
+    method: "post",
+    path: "/douyin/relation/action/",
+    summary: "Follow (action_type 1) or unfollow (2) to_user_id",
+    params: z.object({ to_user_id: id, action_type: oneOf([1, 2], "1 (follow) or 2 (unfollow)") }),
+    auth: true,
+    result: z.object({}),
+    handle: async ({ to_user_id, action_type }, { deps, viewer, opts }) => {
+      const edge = { followerId: viewer, followeeId: to_user_id };
+      if (action_type === 1) await deps.relation.follow(edge, opts);
+      else await deps.relation.unfollow(edge, opts);
+      return {};
+    },
+  }),
+  listRoute("/douyin/relation/follow/list/", "Whom user_id follows, newest first", userSchema, async (d, q, o) =>
+    toUsers((await d.relation.listFollowing(q, o)).users, d.logger),
+  ),
+  listRoute("/douyin/relation/follower/list/", "Who follows user_id, newest first", userSchema, async (d, q, o) =>
+    toUsers((await d.relation.listFollowers(q, o)).users, d.logger),
+  ),
+  listRoute(
+    "/douyin/relation/friend/list/",
+    "Users that user_id follows and who follow back, with the newest message of each conversation",
+    friendUserSchema,
+    async (d, q, o) => toFriends((await d.relation.listFriends(q, o)).friends, d.logger),
+  ),
+];

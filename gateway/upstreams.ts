@@ -1,0 +1,16 @@
+// The services the gateway calls: the one list. server.ts makes one balanced client per entry,
+// config.ts takes a `services.<name>` override per entry, /readyz requires an instance of each.
+import type { Client } from "nice-grpc";
+import { RelationServiceDefinition } from "../proto/gen/dzug/relation/v1/relation.ts";
+import { UserServiceDefinition } from "../proto/gen/dzug/user/v1/user.ts";
+
+export const UPSTREAMS = {
+  user: UserServiceDefinition,
+  relation: RelationServiceDefinition,
+} as const;
+
+export type UpstreamName = keyof typeof UPSTREAMS;
+export const UPSTREAM_NAMES = Object.keys(UPSTREAMS) as UpstreamName[];
+
+/** One typed client per upstream service. */
+export type Upstreams = { [K in UpstreamName]: Client<(typeof UPSTREAMS)[K]> };
