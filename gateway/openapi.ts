@@ -53,8 +53,24 @@ function failureSchema(route: Route): Json {
   };
 }
 
+/** "/douyin/relation/follow/list/" -> "RelationFollowList" (components are named after their route). */
+function routeName(route: Route): string {
+  return route.path
+    .replace(/^\/douyin\//, "")
+    .split(/[/_]/)
+    .filter(Boolean)
+    .map((w) => w[0]!.toUpperCase() + w.slice(1))
+    .join("");
+}
+
 function operation(route: Route, components: Json): Json {
   const { properties, required } = paramFields(route, components);
+  const paramsName = `${routeName(route)}Params`;
+  components[paramsName] = {
+    type: "object",
+    description: `Parameters of ${route.path}; required: ${required.join(", ") || "none"} (${route.auth ? "and token, " : ""}in the query or the body)`,
+    properties,
+  };
   const result = jsonSchema(route.result, "output", components) as { properties?: Json; required?: string[] };
   const success = {
     type: "object",

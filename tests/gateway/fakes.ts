@@ -20,6 +20,7 @@ import {
   type RelationStats,
 } from "../../proto/gen/dzug/relation/v1/relation.ts";
 import type { UserProfile } from "../../proto/gen/dzug/user/v1/user.ts";
+import { assertDocumentedAnswer } from "../harness/openapi.ts";
 
 export const SECRET = "test-secret-test-secret-test-secret-0123";
 export const tokens = new TokenService(SECRET, 3600);
@@ -312,6 +313,7 @@ export async function call(url: string, init: RequestInit = {}): Promise<Answer>
   } catch {
     body = undefined;
   }
+  if (body !== undefined) assertDocumentedAnswer(init.method ?? "GET", url, res.status, body);
   return { status: res.status, headers: res.headers, body, text };
 }
 

@@ -5,10 +5,12 @@ import { createWriteStream, mkdtempSync, readFileSync, rmSync, type WriteStream 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EtcdProcess } from "./etcd.ts";
+import { assertDocumentedAnswer } from "./openapi.ts";
 import { freePort } from "./ports.ts";
 import { waitFor } from "./wait.ts";
 
 const root = join(import.meta.dirname, "../..");
+
 export const TEST_JWT_SECRET = "test-secret-test-secret-test-secret-0123456789";
 
 export type ServiceName = "user" | "relation";
@@ -218,5 +220,6 @@ export async function call(
   } catch {
     throw new Error(`${method} ${path}: HTTP ${res.status}, not JSON: ${text.slice(0, 200)}`);
   }
+  assertDocumentedAnswer(method, path, res.status, body);
   return { status: res.status, body };
 }
