@@ -4,10 +4,9 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { TokenService } from "../platform/auth.ts";
-import { ConfigError, loadConfig } from "../platform/config.ts";
+import { loadConfig } from "../platform/config.ts";
 import type { Logger } from "../platform/logger.ts";
-import { startRuntime } from "../platform/runtime.ts";
-import { exitOnSignals } from "../platform/service.ts";
+import { delay, drainWithin, once, runMain, startRuntime } from "../platform/runtime.ts";
 import { createApp } from "./app.ts";
 import { gatewayConfigSchema } from "./config.ts";
 import { StatusCode } from "./errors.ts";
@@ -99,46 +98,26 @@ export async function startGateway(env: Record<string, string | undefined> = pro
     "gateway started",
   );
 
-  let stopping: Promise<void> | undefined;
-  const stop = () => {
-    stopping ??= (async () => {
-      shuttingDown = true;
-      logger.info({ propagationDelayMs: config.shutdown.propagationDelayMs }, "shutting down: readiness off");
-      // Let load balancers see /readyz 503 and stop sending before we stop accepting.
-      await delay(config.shutdown.propagationDelayMs);
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      const drained = await Promise.race([
-        closed.then(() => true),
-        delay(config.shutdown.drainTimeoutMs).then(() => false),
-      ]);
-      if (!drained) {
-        logger.warn({ drainTimeoutMs: config.shutdown.drainTimeoutMs }, "drain timed out; closing open connections");
-        server.closeAllConnections();
-        await closed;
-      }
-      await closeDeps();
-      logger.info("stopped");
-      logger.flush();
-    })();
-    return stopping;
-  };
+  const stop = once(async () => {
+    shuttingDown = true;
+    logger.info({ propagationDelayMs: config.shutdown.propagationDelayMs }, "shutting down: readiness off");
+    // Let load balancers see /readyz 503 and stop sending before we stop accepting.
+    await delay(config.shutdown.propagationDelayMs);
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    if (!(await drainWithin(closed, config.shutdown.drainTimeoutMs))) {
+      logger.warn({ drainTimeoutMs: config.shutdown.drainTimeoutMs }, "drain timed out; closing open connections");
+      server.closeAllConnections();
+      await closed;
+    }
+    await closeDeps();
+    logger.info("stopped");
+    logger.flush();
+  });
   return { port, instanceId, logger, stop };
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
-
-/** `node gateway/main.ts`: exit 1 with a readable message on bad config or start-up failure; SIGTERM/SIGINT -> graceful stop, exit 0. */
-export async function runGatewayMain(): Promise<void> {
-  let running: RunningGateway;
-  try {
-    running = await startGateway();
-  } catch (err) {
-    if (err instanceof ConfigError) process.stderr.write(`gateway: ${err.message}\n`);
-    else process.stderr.write(`gateway: start-up failed: ${(err as Error)?.stack ?? String(err)}\n`);
-    process.exit(1);
-  }
-  exitOnSignals(running.logger, () => running.stop());
+/** `node gateway/main.ts` (platform/runtime.ts' runMain). */
+export function runGatewayMain(): Promise<void> {
+  return runMain("gateway", () => startGateway());
 }

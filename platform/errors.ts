@@ -1,5 +1,12 @@
 // Business failures travel as gRPC status + a stable machine-readable reason (google.rpc.ErrorInfo).
-import { type CallContext, ClientError, ServerError, type ServerMiddleware, Status } from "nice-grpc";
+import {
+  type CallContext,
+  ClientError,
+  ServerError,
+  type ServerMiddleware,
+  type ServerMiddlewareCall,
+  Status,
+} from "nice-grpc";
 import { ErrorInfo, RichClientError, RichServerError } from "nice-grpc-error-details";
 import type { Logger } from "pino";
 
@@ -52,14 +59,7 @@ export function toRichServerError(err: DomainError): RichServerError {
  * Install it after nice-grpc-error-details' errorDetailsServerMiddleware.
  */
 export function domainErrorsMiddleware(logger: Logger): ServerMiddleware {
-  return async function* domainErrors<Req, Res>(
-    call: {
-      method: { path: string };
-      next: (req: Req, ctx: CallContext) => AsyncGenerator<Res, Res | undefined, undefined>;
-      request: Req;
-    },
-    context: CallContext,
-  ) {
+  return async function* domainErrors<Req, Res>(call: ServerMiddlewareCall<Req, Res>, context: CallContext) {
     try {
       return yield* call.next(call.request, context);
     } catch (err) {
@@ -79,7 +79,7 @@ export function domainErrorsMiddleware(logger: Logger): ServerMiddleware {
       logger.error({ err, method: call.method.path }, "unexpected error in handler");
       throw new ServerError(Status.INTERNAL, "internal error");
     }
-  } as ServerMiddleware;
+  };
 }
 
 /** The stable reason of a failed call, when the server gave one. */

@@ -1,7 +1,13 @@
 // The request id of the call being served, carried across async work (AsyncLocalStorage) and across
 // services (gRPC metadata `x-request-id`): every log line written while serving a call names it.
 import { AsyncLocalStorage } from "node:async_hooks";
-import { type CallContext, type ClientMiddleware, Metadata, type ServerMiddleware } from "nice-grpc";
+import {
+  type CallContext,
+  type ClientMiddleware,
+  Metadata,
+  type ServerMiddleware,
+  type ServerMiddlewareCall,
+} from "nice-grpc";
 
 export const REQUEST_ID_HEADER = "x-request-id";
 
@@ -14,13 +20,7 @@ export function currentRequestId(): string | undefined {
 
 /** Server side: the caller's `x-request-id` becomes the current request id while the call runs. */
 export function requestIdServerMiddleware(): ServerMiddleware {
-  return async function* requestIdServer<Req, Res>(
-    call: {
-      next: (req: Req, ctx: CallContext) => AsyncGenerator<Res, Res | undefined, undefined>;
-      request: Req;
-    },
-    context: CallContext,
-  ) {
+  return async function* requestIdServer<Req, Res>(call: ServerMiddlewareCall<Req, Res>, context: CallContext) {
     const id = context.metadata.get(REQUEST_ID_HEADER);
     if (typeof id !== "string" || id === "") return yield* call.next(call.request, context);
     // Bind the id to the handler's async work: run the generator's steps inside the store.
@@ -30,7 +30,7 @@ export function requestIdServerMiddleware(): ServerMiddleware {
       if (step.done) return step.value;
       yield step.value;
     }
-  } as ServerMiddleware;
+  };
 }
 
 /** Client side: outgoing calls carry the current request id, unless the caller set one. */

@@ -6,6 +6,7 @@ import { errorDetailsClientMiddleware } from "nice-grpc-error-details";
 import { openTelemetryClientMiddleware } from "nice-grpc-opentelemetry";
 import type { Registry } from "prom-client";
 import pkg from "../package.json" with { type: "json" };
+import { ConfigError } from "./config.ts";
 import type { ServiceBaseConfig } from "./config-schema.ts";
 import { Discovery, etcdClientOptions, newInstanceId } from "./discovery/index.ts";
 import { createLogger, type Logger } from "./logger.ts";
@@ -76,4 +77,66 @@ export function startRuntime(opts: {
       await attempt("tracing shutdown", () => tracing.shutdown());
     },
   };
+}
+
+// --- process lifecycle, the same for services and the gateway
+
+/** Resolves after `ms`; never keeps the process alive by itself. */
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** `fn` run once; later calls get the same promise (a second SIGTERM or a test's stop()). */
+export function once(fn: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  return () => {
+    running ??= fn();
+    return running;
+  };
+}
+
+/** Waits for `drained` at most `timeoutMs`: true when it settled in time, false when the wait ran out. */
+export function drainWithin(drained: Promise<unknown>, timeoutMs: number): Promise<boolean> {
+  return Promise.race([drained.then(() => true), delay(timeoutMs).then(() => false)]);
+}
+
+/**
+ * Runs a process' main: exits 1 with a readable message when the config is bad or start-up fails,
+ * and stops gracefully (exit 0) on SIGTERM/SIGINT.
+ */
+export async function runMain(
+  name: string,
+  start: () => Promise<{ logger: Logger; stop(): Promise<void> }>,
+): Promise<void> {
+  let running: Awaited<ReturnType<typeof start>>;
+  try {
+    running = await start();
+  } catch (err) {
+    if (err instanceof ConfigError) process.stderr.write(`${name}: ${err.message}\n`);
+    else process.stderr.write(`${name}: start-up failed: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(1);
+  }
+  exitOnSignals(running.logger, () => running.stop());
+}
+
+/** SIGTERM/SIGINT -> graceful stop -> exit 0; a second signal exits at once. */
+export function exitOnSignals(logger: Logger, stop: () => Promise<void>): void {
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) {
+      logger.warn({ signal }, "second signal: exiting now");
+      process.exit(1);
+    }
+    signalled = true;
+    logger.info({ signal }, "signal received");
+    stop().then(
+      () => process.exit(0),
+      (err) => {
+        logger.error({ err }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
 }

@@ -1,6 +1,6 @@
 // Server-side RED metrics for every gRPC method: dzug_rpc_server_duration_seconds{service,method,code},
 // and a debug-level log line per call.
-import { type CallContext, ServerError, type ServerMiddleware, Status } from "nice-grpc";
+import { type CallContext, ServerError, type ServerMiddleware, type ServerMiddlewareCall, Status } from "nice-grpc";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { histogram } from "./metrics.ts";
@@ -11,14 +11,7 @@ export function serverMetricsMiddleware(registry: Registry, service: string, log
     help: "Duration of gRPC calls handled by this process, by method and status code.",
     labelNames: ["service", "method", "code"] as const,
   });
-  return async function* serverMetrics<Req, Res>(
-    call: {
-      method: { path: string };
-      next: (req: Req, ctx: CallContext) => AsyncGenerator<Res, Res | undefined, undefined>;
-      request: Req;
-    },
-    context: CallContext,
-  ) {
+  return async function* serverMetrics<Req, Res>(call: ServerMiddlewareCall<Req, Res>, context: CallContext) {
     // `/dzug.user.v1.UserService/GetUser` -> `GetUser`, as the client-side metrics name it.
     const method = call.method.path.slice(call.method.path.lastIndexOf("/") + 1);
     const end = duration.startTimer({ service, method });
@@ -33,5 +26,5 @@ export function serverMetricsMiddleware(registry: Registry, service: string, log
       if (logger?.isLevelEnabled("debug"))
         logger.debug({ method, code: Status[code], ms: seconds * 1000 }, "rpc served");
     }
-  } as ServerMiddleware;
+  };
 }

@@ -7,12 +7,12 @@ import { HealthDefinition, HealthServiceImpl, HealthState } from "nice-grpc-serv
 import type { Registry } from "prom-client";
 import type { z } from "zod";
 import { type AdminServer, startAdminServer } from "./admin-server.ts";
-import { ConfigError, loadConfig } from "./config.ts";
+import { loadConfig } from "./config.ts";
 import type { ServiceBaseConfig } from "./config-schema.ts";
 import { type Discovery, Registrar } from "./discovery/index.ts";
 import { domainErrorsMiddleware } from "./errors.ts";
 import type { Logger } from "./logger.ts";
-import { startRuntime, VERSION } from "./runtime.ts";
+import { delay, drainWithin, once, runMain, startRuntime, VERSION } from "./runtime.ts";
 
 export { defaultClientMiddleware } from "./runtime.ts";
 
@@ -151,27 +151,19 @@ export async function startService<S extends z.ZodObject>(
       "service started",
     );
 
-    let stopping: Promise<void> | undefined;
-    const stop = () => {
-      stopping ??= (async () => {
-        draining = true;
-        for (const name of ["", ...serviceNames]) health.setStatus("unhealthy", name);
-        logger.info("shutting down: revoking registration");
-        await reg.stop().catch((err) => logger.warn({ err }, "lease revoke failed; it will expire by TTL"));
-        // Keep serving while callers' watches drop this instance, then drain what is in flight.
-        await delay(base.shutdown.propagationDelayMs);
-        const drained = await Promise.race([
-          server.shutdown().then(() => true),
-          delay(base.shutdown.drainTimeoutMs).then(() => false),
-        ]);
-        if (!drained)
-          logger.warn({ drainTimeoutMs: base.shutdown.drainTimeoutMs }, "drain timed out; cancelling calls");
-        await cleanup();
-        logger.info("stopped");
-        logger.flush();
-      })();
-      return stopping;
-    };
+    const stop = once(async () => {
+      draining = true;
+      for (const name of ["", ...serviceNames]) health.setStatus("unhealthy", name);
+      logger.info("shutting down: revoking registration");
+      await reg.stop().catch((err) => logger.warn({ err }, "lease revoke failed; it will expire by TTL"));
+      // Keep serving while callers' watches drop this instance, then drain what is in flight.
+      await delay(base.shutdown.propagationDelayMs);
+      if (!(await drainWithin(server.shutdown(), base.shutdown.drainTimeoutMs)))
+        logger.warn({ drainTimeoutMs: base.shutdown.drainTimeoutMs }, "drain timed out; cancelling calls");
+      await cleanup();
+      logger.info("stopped");
+      logger.flush();
+    });
     return { instanceId, grpcPort, adminPort: admin.port, logger, stop };
   } catch (err) {
     await registrar?.stop().catch(() => {});
@@ -180,44 +172,7 @@ export async function startService<S extends z.ZodObject>(
   }
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
-
-/**
- * Runs a service as the main of a process: exits 1 with a readable message when the config is bad
- * or start-up fails, and stops gracefully (exit 0) on SIGTERM/SIGINT.
- */
-export async function runServiceMain<S extends z.ZodObject>(spec: ServiceSpec<S>): Promise<void> {
-  let running: RunningService;
-  try {
-    running = await startService(spec);
-  } catch (err) {
-    if (err instanceof ConfigError) process.stderr.write(`${spec.name}: ${err.message}\n`);
-    else process.stderr.write(`${spec.name}: start-up failed: ${(err as Error)?.stack ?? String(err)}\n`);
-    process.exit(1);
-  }
-  exitOnSignals(running.logger, () => running.stop());
-}
-
-/** SIGTERM/SIGINT -> graceful stop -> exit 0; a second signal exits at once. */
-export function exitOnSignals(logger: Logger, stop: () => Promise<void>): void {
-  let signalled = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (signalled) {
-      logger.warn({ signal }, "second signal: exiting now");
-      process.exit(1);
-    }
-    signalled = true;
-    logger.info({ signal }, "signal received");
-    stop().then(
-      () => process.exit(0),
-      (err) => {
-        logger.error({ err }, "shutdown failed");
-        process.exit(1);
-      },
-    );
-  };
-  process.on("SIGTERM", onSignal);
-  process.on("SIGINT", onSignal);
+/** Runs a service as the main of a process (platform/runtime.ts' runMain). */
+export function runServiceMain<S extends z.ZodObject>(spec: ServiceSpec<S>): Promise<void> {
+  return runMain(spec.name, () => startService(spec));
 }

@@ -17,7 +17,7 @@ import { Etcd3 } from "etcd3";
 import { type Client, type CompatServiceDefinition, createChannel, createClientFactory } from "nice-grpc";
 import { createApp } from "../../gateway/app.ts";
 import { TokenService } from "../../platform/auth.ts";
-import { describeMethods } from "../../platform/discovery/client.ts";
+import { normalizeServiceDefinition } from "../../platform/discovery/client.ts";
 import { decodeRecord, serviceDir } from "../../platform/discovery/index.ts";
 import { createLogger } from "../../platform/logger.ts";
 import { createMetricsRegistry } from "../../platform/metrics.ts";
@@ -33,8 +33,8 @@ const channelOptions = env.BENCH_FRESH_CONNECTION === "1" ? { "grpc.use_local_su
 
 function perRequestClient<Def extends CompatServiceDefinition>(service: string, definition: Def): Client<Def> {
   const out: Record<string, unknown> = {};
-  for (const m of describeMethods(definition)) {
-    out[m.key] = async (request: unknown, options: unknown) => {
+  for (const key of Object.keys(normalizeServiceDefinition(definition))) {
+    out[key] = async (request: unknown, options: unknown) => {
       const kvs = await etcd.getAll().prefix(serviceDir(prefix, service)).strings();
       const records = [];
       for (const [key, value] of Object.entries(kvs)) {
@@ -49,7 +49,7 @@ function perRequestClient<Def extends CompatServiceDefinition>(service: string, 
           string,
           (r: unknown, o: unknown) => Promise<unknown>
         >;
-        return await (client[m.key] as (r: unknown, o: unknown) => Promise<unknown>)(request, options);
+        return await (client[key] as (r: unknown, o: unknown) => Promise<unknown>)(request, options);
       } finally {
         channel.close();
       }

@@ -10,13 +10,15 @@
 // - Otherwise (e.g. "Connection dropped" after the request was written): retried only when the
 //   method's idempotencyLevel is NO_SIDE_EFFECTS or IDEMPOTENT.
 // A retry goes to an instance not tried yet for this call; when none is left, the last error is thrown.
-import type { ClientMiddleware } from "nice-grpc";
+import { createRequire } from "node:module";
 import {
   type CallOptions,
   type Client,
   ClientError,
+  type ClientMiddleware,
   type CompatServiceDefinition,
   createClientFactory,
+  type NormalizedServiceDefinition,
   Status,
 } from "nice-grpc";
 import type { Logger } from "pino";
@@ -32,9 +34,19 @@ export interface ClientOptions {
   middleware?: ClientMiddleware;
 }
 
-/** Per-call extra option: an absolute deadline (Date or epoch ms), on top of the client's deadlineMs. */
+/**
+ * Per-call deadline, as nice-grpc's deadline middleware means it: a Date, or a number of milliseconds
+ * from now. The client's own deadlineMs applies too; the earlier one wins.
+ */
 export interface DeadlineCallOptions {
   deadline?: Date | number;
+}
+
+/** The absolute time (epoch ms) a call given `deadline` must end by, at the latest `defaultMs` from now. */
+export function deadlineAt(deadline: Date | number | undefined, defaultMs: number, now = Date.now()): number {
+  const byDefault = now + defaultMs;
+  if (deadline === undefined) return byDefault;
+  return Math.min(byDefault, deadline instanceof Date ? deadline.getTime() : now + deadline);
 }
 
 export const NOT_SENT_DETAILS = [
@@ -43,7 +55,6 @@ export const NOT_SENT_DETAILS = [
   "Channel closed before call started",
 ] as const;
 
-/** True when an error says the call never reached a server, so any method may be retried. */
 /** Status codes that carry a server's business answer, not a failure to reach or run the call. */
 const BUSINESS_CODES: ReadonlySet<Status> = new Set([
   Status.INVALID_ARGUMENT,
@@ -55,6 +66,7 @@ const BUSINESS_CODES: ReadonlySet<Status> = new Set([
   Status.UNAUTHENTICATED,
 ]);
 
+/** True when an error says the call never reached a server, so any method may be retried. */
 export function failedBeforeServer(err: ClientError): boolean {
   return err.code === Status.UNAVAILABLE && NOT_SENT_DETAILS.some((d) => err.details.includes(d));
 }
@@ -64,44 +76,17 @@ export function isRetryable(err: unknown, idempotent: boolean): boolean {
   return idempotent || failedBeforeServer(err);
 }
 
-interface MethodInfo {
-  key: string;
-  path: string;
-  requestStream: boolean;
-  responseStream: boolean;
-  idempotencyLevel: string | undefined;
-}
-
-/** The methods of a ts-proto, grpc-js or nice-grpc definition, as nice-grpc keys them on a Client. */
-export function describeMethods(definition: CompatServiceDefinition): MethodInfo[] {
-  const d = definition as Record<string, unknown>;
-  if (typeof d.fullName === "string" && typeof d.methods === "object" && d.methods !== null) {
-    return Object.entries(
-      d.methods as Record<
-        string,
-        { name: string; requestStream: boolean; responseStream: boolean; options?: { idempotencyLevel?: string } }
-      >,
-    ).map(([key, m]) => ({
-      key,
-      path: `/${d.fullName}/${m.name}`,
-      requestStream: m.requestStream,
-      responseStream: m.responseStream,
-      idempotencyLevel: m.options?.idempotencyLevel,
-    }));
-  }
-  return Object.entries(
-    d as Record<
-      string,
-      { path: string; requestStream: boolean; responseStream: boolean; options?: { idempotencyLevel?: string } }
-    >,
-  ).map(([key, m]) => ({
-    key,
-    path: m.path,
-    requestStream: m.requestStream,
-    responseStream: m.responseStream,
-    idempotencyLevel: m.options?.idempotencyLevel,
-  }));
-}
+const require = createRequire(import.meta.url);
+/**
+ * nice-grpc's own normalisation of a ts-proto, grpc-js or nice-grpc definition into method key ->
+ * MethodDefinition (path, streaming flags, idempotencyLevel), the keys its Client uses. It is in
+ * nice-grpc's lib but not re-exported from its index, hence the path; tests/discovery/client.test.ts
+ * checks it against the generated definitions.
+ */
+export const normalizeServiceDefinition: <Def extends CompatServiceDefinition>(
+  definition: Def,
+) => NormalizedServiceDefinition<Def> =
+  require("nice-grpc/lib/service-definitions/index.js").normalizeServiceDefinition;
 
 export interface BalancedClientContext {
   service: string;
@@ -132,28 +117,20 @@ export function createBalancedClient<Def extends CompatServiceDefinition>(
   const log = logger.child({ component: "balanced-client", service });
   const out: Record<string, unknown> = {};
 
-  for (const method of describeMethods(definition)) {
-    const { key, path } = method;
+  for (const [key, method] of Object.entries(normalizeServiceDefinition(definition))) {
+    const { path } = method;
+    if (method.requestStream || method.responseStream) {
+      // Balancing, retries and deadlines are defined for unary calls only (every dzug RPC is unary).
+      throw new Error(`${path}: streaming methods are not supported by the balanced client`);
+    }
     const methodName = path.slice(path.lastIndexOf("/") + 1);
-    const idempotent = method.idempotencyLevel === "NO_SIDE_EFFECTS" || method.idempotencyLevel === "IDEMPOTENT";
+    const idempotent = method.options.idempotencyLevel !== undefined; // NO_SIDE_EFFECTS or IDEMPOTENT
     const noInstance = () =>
       new ClientError(path, Status.UNAVAILABLE, `no live instance of service "${service}" ${ctx.describeEmpty()}`);
 
-    if (method.requestStream || method.responseStream) {
-      // Streaming: routed to one picked instance, no retries.
-      out[key] = (request: unknown, options?: CallOptions) => {
-        const e = pool.pick(balancer, new Set());
-        if (!e) throw noInstance();
-        return clientFor(e)[key]?.(request, options);
-      };
-      continue;
-    }
-
     out[key] = async (request: unknown, options: CallOptions & DeadlineCallOptions = {}) => {
       const { deadline, signal: callerSignal, ...rest } = options;
-      let deadlineAt = Date.now() + opts.deadlineMs;
-      if (deadline !== undefined)
-        deadlineAt = Math.min(deadlineAt, deadline instanceof Date ? deadline.getTime() : deadline);
+      const endBy = deadlineAt(deadline, opts.deadlineMs);
       const tried = new Set<string>();
       let lastError: unknown;
       for (let attempt = 1; attempt <= opts.maxAttempts; attempt++) {
@@ -162,7 +139,7 @@ export function createBalancedClient<Def extends CompatServiceDefinition>(
         if (!entry) break;
         tried.add(entry.record.id);
         if (attempt > 1) m.retries.inc({ service, method: methodName });
-        const remaining = deadlineAt - Date.now();
+        const remaining = endBy - Date.now();
         if (remaining <= 0) {
           lastError = new ClientError(path, Status.DEADLINE_EXCEEDED, `deadline exceeded before attempt ${attempt}`);
           break;

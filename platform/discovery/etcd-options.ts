@@ -5,18 +5,14 @@
 // registrar's watch on its own key) may resume only after up to 30 s, and the pending timer keeps
 // a closing process alive as long. A short capped backoff avoids both.
 import type { IOptions } from "etcd3";
+import { type BackoffOptions, backoffDelay } from "../backoff.ts";
 
-/** A structural cockatiel IBackoff: full-jitter exponential from initialMs, capped at maxMs. */
+/** A structural cockatiel IBackoff over platform/backoff.ts: jittered exponential, 100 ms capped at 2 s. */
 export function watchBackoff(
-  initialMs = 100,
-  maxMs = 2_000,
+  opts: BackoffOptions = { initialMs: 100, maxMs: 2_000 },
   attempt = 0,
 ): { readonly duration: number; next(): ReturnType<typeof watchBackoff> } {
-  const cap = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 20));
-  return {
-    duration: cap / 2 + Math.random() * (cap / 2),
-    next: () => watchBackoff(initialMs, maxMs, attempt + 1),
-  };
+  return { duration: backoffDelay(opts, attempt), next: () => watchBackoff(opts, attempt + 1) };
 }
 
 /** Etcd3 constructor options: endpoints, dial timeout, a short watch re-attach backoff, gRPC keepalive. */

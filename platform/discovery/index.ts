@@ -1,5 +1,5 @@
 // platform/discovery: registration in etcd, watching, per-instance channels, balancing and retries.
-export { type BackoffOptions, backoffDelay } from "./backoff.ts";
+export { type BackoffOptions, backoffDelay } from "../backoff.ts";
 export { type Balancer, createBalancer, type StrategyName, strategyNames } from "./balancer.ts";
 export {
   type ClientOptions,

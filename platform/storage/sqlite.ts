@@ -30,6 +30,7 @@ import {
   SqliteQueryCompiler,
   type TransactionSettings,
 } from "kysely";
+import { backoffDelay } from "../backoff.ts";
 
 export interface NodeSqliteOptions {
   /** File path (created with its parent directory), or `:memory:`. */
@@ -236,16 +237,15 @@ class NodeSqliteConnection implements DatabaseConnection {
 
   async #withBusyRetry<T>(fn: () => T, retry: boolean): Promise<T> {
     const deadline = Date.now() + this.#busyTimeoutMs;
-    let backoffMs = 1;
-    for (;;) {
+    for (let attempt = 0; ; attempt++) {
       try {
         return fn();
       } catch (err) {
         if (!retry || !isSqliteBusy(err) || Date.now() >= deadline) throw err;
       }
       // Jittered exponential back-off, capped, so contending processes don't retry in lock-step.
-      await delay(Math.min(backoffMs, Math.max(1, deadline - Date.now())) * (0.5 + Math.random()));
-      backoffMs = Math.min(backoffMs * 2, 25);
+      const wait = backoffDelay({ initialMs: 1, maxMs: 25 }, attempt);
+      await delay(Math.max(1, Math.min(wait, deadline - Date.now())));
     }
   }
 }

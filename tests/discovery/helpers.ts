@@ -18,7 +18,7 @@ export const here = dirname(fileURLToPath(import.meta.url));
 export function etcdClient(endpoint: string): Etcd3 {
   return new Etcd3({
     ...etcdClientOptions(endpoint, 2_000),
-    faultHandling: { watchBackoff: watchBackoff(50, 500) as never },
+    faultHandling: { watchBackoff: watchBackoff({ initialMs: 50, maxMs: 500 }) as never },
   });
 }
 

@@ -1,4 +1,5 @@
-// Jittered exponential backoff and a sleep that a stop can cut short.
+// Jittered exponential backoff (etcd re-registration and watch re-attach, SQLite busy retries) and a
+// sleep that a stop can cut short.
 export interface BackoffOptions {
   initialMs: number;
   maxMs: number;
