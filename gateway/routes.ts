@@ -55,33 +55,31 @@ const listRoute = <T>(
     }),
   });
 
+/** register and login: username + password in, user_id + token out (also, zeroed, on failure). */
+const credentialsRoute = (
+  path: string,
+  summary: string,
+  username: z.ZodType<string>,
+  password: z.ZodType<string>,
+  rpc: "register" | "login",
+): Route =>
+  route({
+    method: "post",
+    path,
+    summary,
+    params: z.object({ username, password }),
+    auth: false,
+    result: credentials,
+    failureExtra: NO_CREDENTIALS,
+    handle: async (params, { deps, opts }) => {
+      const r = await deps.user[rpc](params, opts);
+      return { user_id: r.userId, token: r.token };
+    },
+  });
+
 export const ROUTES: readonly Route[] = [
-  route({
-    method: "post",
-    path: "/douyin/user/register/",
-    summary: "Create an account and sign in",
-    params: z.object({ username: newUsername, password: newPassword }),
-    auth: false,
-    result: credentials,
-    failureExtra: NO_CREDENTIALS,
-    handle: async ({ username, password }, { deps, opts }) => {
-      const r = await deps.user.register({ username, password }, opts);
-      return { user_id: r.userId, token: r.token };
-    },
-  }),
-  route({
-    method: "post",
-    path: "/douyin/user/login/",
-    summary: "Sign in",
-    params: z.object({ username: loginUsername, password: loginPassword }),
-    auth: false,
-    result: credentials,
-    failureExtra: NO_CREDENTIALS,
-    handle: async ({ username, password }, { deps, opts }) => {
-      const r = await deps.user.login({ username, password }, opts);
-      return { user_id: r.userId, token: r.token };
-    },
-  }),
+  credentialsRoute("/douyin/user/register/", "Create an account and sign in", newUsername, newPassword, "register"),
+  credentialsRoute("/douyin/user/login/", "Sign in", loginUsername, loginPassword, "login"),
   route({
     method: "get",
     path: "/douyin/user/",
