@@ -38,6 +38,11 @@ export class EtcdProcess {
     return `http://127.0.0.1:${this.clientPort}`;
   }
 
+  /** The etcd process id while it runs (benchmarks read its CPU time). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   get running(): boolean {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
