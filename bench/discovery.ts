@@ -11,6 +11,7 @@ import { Discovery, Registrar, ServiceWatcher } from "../platform/discovery/inde
 import { UserServiceDefinition } from "../proto/gen/dzug/user/v1/user.ts";
 import { etcdClient, record, spawnInstance } from "../tests/discovery/helpers.ts";
 import { EtcdProcess } from "../tests/harness/etcd.ts";
+import { quantile } from "./lib/stats.ts";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
@@ -19,11 +20,6 @@ const TRIALS = Number(process.env.BENCH_TRIALS ?? 100);
 const logger = pino({ level: "warn" });
 
 const median = (xs: number[]) => quantile(xs, 0.5);
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  if (s.length === 0) return Number.NaN;
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] as number;
-}
 
 type Call = () => Promise<unknown>;
 async function closedLoop(call: Call, seconds: number, concurrency: number) {

@@ -18,6 +18,7 @@
 // --max-requests; the drain after the duration is bounded by --timeout.
 import { parseArgs } from "node:util";
 import { Pool } from "undici";
+import { fmt, quantileOfSorted as quantile, table } from "../bench/lib/stats.ts";
 import { mulberry32 } from "./lib/prng.ts";
 
 const USAGE = `usage: node scripts/load.ts [--url URL] [--duration S] [--concurrency N] [--users N] [--rate R] [--seed N]
@@ -120,11 +121,6 @@ function record(endpoint: string, http: string, code: number | undefined, ms: nu
 function noteUnexpected(what: string): void {
   unexpectedCount++;
   if (unexpected.length < 10) unexpected.push(what);
-}
-
-function quantile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -397,7 +393,6 @@ await pool.close();
 // ---------------------------------------------------------------------------------------------
 // Report
 
-const fmtMs = (x: number) => (Number.isNaN(x) ? "-" : x < 10 ? x.toFixed(2) : x.toFixed(1));
 const fmtMap = <K>(m: Map<K, number>) =>
   [...m.entries()]
     .sort((a, b) => b[1] - a[1])
@@ -411,7 +406,7 @@ const all: number[] = [];
 const summary: Record<string, unknown> = {};
 let total = 0;
 for (const [name, s] of [...stats.entries()].sort((a, b) => b[1].count - a[1].count)) {
-  const sorted = Float64Array.from(s.lat).sort() as unknown as number[];
+  const sorted = Float64Array.from(s.lat).sort();
   for (const x of s.lat) all.push(x);
   total += s.count;
   const row = {
@@ -429,10 +424,10 @@ for (const [name, s] of [...stats.entries()].sort((a, b) => b[1].count - a[1].co
     name,
     String(s.count),
     row.rps.toFixed(1),
-    fmtMs(row.p50),
-    fmtMs(row.p90),
-    fmtMs(row.p99),
-    fmtMs(row.max),
+    fmt.ms(row.p50),
+    fmt.ms(row.p90),
+    fmt.ms(row.p99),
+    fmt.ms(row.max),
     fmtMap(s.http),
     fmtMap(s.codes),
   ]);
@@ -450,20 +445,13 @@ rows.push([
   "all",
   String(total),
   overall.rps.toFixed(1),
-  fmtMs(overall.p50),
-  fmtMs(overall.p90),
-  fmtMs(overall.p99),
-  fmtMs(overall.max),
+  fmt.ms(overall.p50),
+  fmt.ms(overall.p90),
+  fmt.ms(overall.p99),
+  fmt.ms(overall.max),
   "",
   "",
 ]);
-
-const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length)));
-const line = (r: string[]) =>
-  r
-    .map((cell, c) => (c === 0 || c >= 7 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!)))
-    .join("  ")
-    .trimEnd();
 
 const setupSummary = [...setupStats.entries()]
   .map(([n, s]) => `${n} ${s.count} (HTTP ${fmtMap(s.http)}; status_code ${fmtMap(s.codes)})`)
@@ -478,7 +466,7 @@ process.stdout.write(
     `setup: ${users.length}/${opts.users} users in ${setupSeconds.toFixed(1)} s: ${setupSummary}`,
     `mix: ${elapsed.toFixed(1)} s, ${total} requests${opts.rate > 0 ? `, ${dropped} dropped (in-flight cap)` : ""}`,
     "",
-    ...rows.map(line),
+    table(rows, rows[0]?.indexOf("HTTP")),
     "",
     unexpectedCount === 0
       ? "unexpected answers: none"
