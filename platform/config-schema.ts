@@ -1,6 +1,7 @@
 // The configuration sections every process shares; see docs/architecture.md for the table of keys.
 import { networkInterfaces } from "node:os";
 import { z } from "zod";
+import { jwtSecretProblem, MAX_TOKEN_TTL_SECONDS } from "./auth.ts";
 import { BALANCER_DEFAULTS, strategyNames } from "./discovery/balancer.ts";
 
 const port = z.number().int().min(0).max(65535);
@@ -91,13 +92,12 @@ export const authSection = z
   .strictObject({
     jwtSecret: z
       .string({ error: "is required (a random string of 32+ characters)" })
-      .min(32, "must be at least 32 characters"),
-    tokenTtlSeconds: z
-      .number()
-      .int()
-      .min(60)
-      .max(30 * 24 * 3600)
-      .default(86_400),
+      .min(32, "must be at least 32 characters")
+      .superRefine((secret, ctx) => {
+        const why = jwtSecretProblem(secret);
+        if (why) ctx.addIssue({ code: "custom", message: why });
+      }),
+    tokenTtlSeconds: z.number().int().min(60).max(MAX_TOKEN_TTL_SECONDS).default(86_400),
   })
   .prefault({} as { jwtSecret: string });
 

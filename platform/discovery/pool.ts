@@ -24,6 +24,9 @@ export const defaultChannelOptions: ChannelOptions = {
   // Notice a silently dead peer on an open connection.
   "grpc.keepalive_time_ms": 30_000,
   "grpc.keepalive_timeout_ms": 5_000,
+  // A list answer of relation's lists.maxLength (100,000 by default, ~200 bytes each) is past grpc-js'
+  // 4 MiB default; the sender is our own service, so accept up to 64 MiB.
+  "grpc.max_receive_message_length": 64 * 1024 * 1024,
 };
 
 export function channelStateName(channel: Channel): string {

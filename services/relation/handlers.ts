@@ -16,6 +16,13 @@ export type UserClient = Client<typeof UserServiceDefinition>;
 /** Upper bound of ids in one GetRelationStats call. */
 export const STATS_MAX = 10_000;
 
+/**
+ * Lists are hydrated with GetUsers calls of this many ids (a ~100 KiB answer), a few in flight at
+ * once: a list of any length stays far below GetUsers' cap and gRPC's message size limit per call.
+ */
+const HYDRATE_BATCH = 1_000;
+const HYDRATE_PARALLEL = 4;
+
 /** viewer_id 0 means "no viewer": is_follow is then false everywhere. */
 function checkViewer(id: number): void {
   if (!Number.isSafeInteger(id) || id < 0) throw invalid("viewer_id must be a non-negative integer");
@@ -26,8 +33,10 @@ const userNotFound = () => new DomainError(Status.NOT_FOUND, Reason.USER_NOT_FOU
 export function relationService(deps: {
   store: RelationStore;
   users: UserClient;
+  /** The most entries one list answers (config `lists.maxLength`): the newest ones. */
+  maxListLength: number;
 }): ServiceImplementation<typeof RelationServiceDefinition> {
-  const { store, users } = deps;
+  const { store, users, maxListLength: max } = deps;
 
   async function assertUserExists(id: number, signal: AbortSignal): Promise<void> {
     try {
@@ -38,13 +47,25 @@ export function relationService(deps: {
     }
   }
 
+  /** Profiles of `ids` from the user service, in batches of HYDRATE_BATCH, HYDRATE_PARALLEL at a time. */
+  async function profilesOf(ids: number[], signal: AbortSignal): Promise<Map<number, UserProfile>> {
+    const batches: number[][] = [];
+    for (let i = 0; i < ids.length; i += HYDRATE_BATCH) batches.push(ids.slice(i, i + HYDRATE_BATCH));
+    const byId = new Map<number, UserProfile>();
+    let next = 0;
+    const worker = async () => {
+      while (next < batches.length) {
+        const { users: profiles } = await users.getUsers({ ids: batches[next++]! }, { signal });
+        for (const p of profiles) byId.set(p.id, p);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(HYDRATE_PARALLEL, batches.length) }, worker));
+    return byId;
+  }
+
   /** Profiles of `userId` (must exist) and `ids`, with stats seen by `viewerId`, in the order of `ids`. */
   async function hydrate(userId: number, ids: number[], viewerId: number, signal: AbortSignal): Promise<RelatedUser[]> {
-    const [{ users: profiles }, stats] = await Promise.all([
-      users.getUsers({ ids: [userId, ...ids] }, { signal }),
-      store.stats(viewerId, ids),
-    ]);
-    const byId = new Map<number, UserProfile>(profiles.map((p) => [p.id, p]));
+    const [byId, stats] = await Promise.all([profilesOf([userId, ...ids], signal), store.stats(viewerId, ids)]);
     if (!byId.has(userId)) throw userNotFound();
     const statsById = new Map(stats.map((s) => [s.userId, s]));
     const out: RelatedUser[] = [];
@@ -91,19 +112,19 @@ export function relationService(deps: {
     async listFollowing({ userId, viewerId }, ctx) {
       checkId(userId, "user_id");
       checkViewer(viewerId);
-      return { users: await hydrate(userId, await store.listFollowing(userId), viewerId, ctx.signal) };
+      return { users: await hydrate(userId, await store.listFollowing(userId, max), viewerId, ctx.signal) };
     },
 
     async listFollowers({ userId, viewerId }, ctx) {
       checkId(userId, "user_id");
       checkViewer(viewerId);
-      return { users: await hydrate(userId, await store.listFollowers(userId), viewerId, ctx.signal) };
+      return { users: await hydrate(userId, await store.listFollowers(userId, max), viewerId, ctx.signal) };
     },
 
     async listFriends({ userId, viewerId }, ctx) {
       checkId(userId, "user_id");
       checkViewer(viewerId);
-      const related = await hydrate(userId, await store.listFriends(userId), viewerId, ctx.signal);
+      const related = await hydrate(userId, await store.listFriends(userId, max), viewerId, ctx.signal);
       // There is no chat service in this system: no friend has a latest message.
       const friends: Friend[] = related.map((user) => ({
         user,

@@ -25,7 +25,11 @@ await runServiceMain({
       services: [
         {
           definition: RelationServiceDefinition,
-          implementation: relationService({ store: new RelationStore(database.db), users }),
+          implementation: relationService({
+            store: new RelationStore(database.db),
+            users,
+            maxListLength: config.lists.maxLength,
+          }),
         },
       ],
       notReadyReason: health.notReadyReason,

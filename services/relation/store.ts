@@ -130,33 +130,35 @@ export class RelationStore {
     return row !== undefined;
   }
 
-  /** Whom `userId` follows, newest relation first. */
-  async listFollowing(userId: number): Promise<number[]> {
+  /** Whom `userId` follows, newest relation first, at most `limit`. */
+  async listFollowing(userId: number, limit: number): Promise<number[]> {
     const rows = await this.#db
       .selectFrom("follows")
       .select("followee_id")
       .where("follower_id", "=", userId)
       .orderBy("seq", "desc")
+      .limit(limit)
       .execute();
     return rows.map((r) => Number(r.followee_id));
   }
 
-  /** Who follows `userId`, newest relation first. */
-  async listFollowers(userId: number): Promise<number[]> {
+  /** Who follows `userId`, newest relation first, at most `limit`. */
+  async listFollowers(userId: number, limit: number): Promise<number[]> {
     const rows = await this.#db
       .selectFrom("follows")
       .select("follower_id")
       .where("followee_id", "=", userId)
       .orderBy("seq", "desc")
+      .limit(limit)
       .execute();
     return rows.map((r) => Number(r.follower_id));
   }
 
   /**
    * Users that `userId` follows and who follow `userId` back, newest friendship first: ordered by
-   * the later of the two relations, i.e. when the pair became mutual.
+   * the later of the two relations, i.e. when the pair became mutual; at most `limit`.
    */
-  async listFriends(userId: number): Promise<number[]> {
+  async listFriends(userId: number, limit: number): Promise<number[]> {
     const rows = await this.#db
       .selectFrom("follows as mine")
       .innerJoin("follows as theirs", (join) =>
@@ -174,6 +176,7 @@ export class RelationStore {
       ])
       .where("mine.follower_id", "=", userId)
       .orderBy("became_friends", "desc")
+      .limit(limit)
       .execute();
     return rows.map((r) => Number(r.friend_id));
   }

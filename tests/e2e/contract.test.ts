@@ -119,6 +119,7 @@ describe("tokens", () => {
       .setProtectedHeader({ alg: "HS256" })
       .setSubject(String(u.id))
       .setIssuer("dzug")
+      .setAudience("dzug-api")
       .setExpirationTime("1h")
       .sign(new TextEncoder().encode("another-secret-another-secret-another-secret"));
     assertBusinessFailure(await get("/douyin/user/", { token: forged, user_id: u.id }));
@@ -126,6 +127,7 @@ describe("tokens", () => {
       .setProtectedHeader({ alg: "HS256" })
       .setSubject(String(u.id))
       .setIssuer("dzug")
+      .setAudience("dzug-api")
       .setIssuedAt(Math.floor(Date.now() / 1000) - 7200)
       .setExpirationTime(Math.floor(Date.now() / 1000) - 3600)
       .sign(new TextEncoder().encode(TEST_JWT_SECRET));

@@ -304,12 +304,24 @@ describe("tokens", () => {
       .setProtectedHeader({ alg: "HS256", typ: "JWT" })
       .setSubject(String(alice.id))
       .setIssuer("dzug")
+      .setAudience("dzug-api")
       .setIssuedAt(Math.floor(Date.now() / 1000) - 7200)
       .setExpirationTime(Math.floor(Date.now() / 1000) - 3600)
       .sign(new TextEncoder().encode(SECRET));
+    // Signed with the right key, valid, but not issued for this API (another audience, or none).
+    const otherAudience = (aud?: string) => {
+      const jwt = new SignJWT({})
+        .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+        .setSubject(String(alice.id))
+        .setIssuer("dzug")
+        .setExpirationTime(Math.floor(Date.now() / 1000) + 3600);
+      return (aud ? jwt.setAudience(aud) : jwt).sign(new TextEncoder().encode(SECRET));
+    };
     const seen = new Set<number>();
     for (const [tok, msg] of [
       [forged, /invalid/],
+      [await otherAudience("another-service"), /invalid/],
+      [await otherAudience(), /invalid/],
       ["not-a-jwt", /invalid/],
       [expired, /expired/],
     ] as const) {

@@ -22,6 +22,7 @@ async function tokenFor(id: number, expSeconds: number): Promise<string> {
     .setProtectedHeader({ alg: "HS256" })
     .setSubject(String(id))
     .setIssuer("dzug")
+    .setAudience("dzug-api")
     .setIssuedAt()
     .setExpirationTime(expSeconds)
     .sign(new TextEncoder().encode(SECRET));

@@ -70,7 +70,9 @@ test("unknown DZUG_ variables are reported, not fatal", () => {
 });
 
 test("config.example.yaml matches every process's schema", () => {
-  const example = parse(readFileSync(join(root, "config.example.yaml"), "utf8")) as Record<string, unknown>;
+  const example = parse(readFileSync(join(root, "config.example.yaml"), "utf8")) as Record<string, any>;
+  // Its placeholder secret is refused (see below); the rest must load as it is.
+  example.auth.jwtSecret = SECRET;
   const schemas = { user: userConfigSchema, relation: relationConfigSchema, gateway: gatewayConfigSchema };
   const documented = new Set<string>();
   for (const [name, schema] of Object.entries(schemas)) {
@@ -99,4 +101,35 @@ test("a process with a bad value stops at start-up with a one-line reason", () =
   assert.equal(r.status, 1);
   assert.match(r.stderr, /grpc\.port \(DZUG_GRPC_PORT\)/);
   assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+});
+
+test("JWT secrets that anyone could know or guess are refused at start with the reason", () => {
+  const example = parse(readFileSync(join(root, "config.example.yaml"), "utf8")) as { auth: { jwtSecret: string } };
+  const cases: Array<[string, RegExp | undefined]> = [
+    [example.auth.jwtSecret, /placeholder/],
+    ["CHANGEME-please-0123456789abcdefghijklmnopqrstuvwxyz", /placeholder/],
+    ["a".repeat(64), /too predictable/],
+    ["abababababababababababababababababababab", /too predictable/],
+    ["0123456789012345678901234567890123", /too predictable/],
+    [SECRET, undefined],
+    ["Vq3xN8mZ2pL7wR4tY6uK1sD9fG5hJ0aQ-bC_eW", undefined],
+  ];
+  for (const [secret, problem] of cases) {
+    const load = () => loadConfig(userConfigSchema, { DZUG_AUTH_JWT_SECRET: secret });
+    if (problem)
+      assert.throws(
+        load,
+        (err: Error) => /auth\.jwtSecret \(DZUG_AUTH_JWT_SECRET\)/.test(err.message) && problem.test(err.message),
+        secret,
+      );
+    else assert.doesNotThrow(load, secret);
+  }
+  assert.throws(
+    () =>
+      loadConfig(userConfigSchema, {
+        DZUG_AUTH_JWT_SECRET: SECRET,
+        DZUG_AUTH_TOKEN_TTL_SECONDS: String(8 * 24 * 3600),
+      }),
+    /auth\.tokenTtlSeconds/,
+  );
 });

@@ -94,17 +94,20 @@ eachBackend((backend) => {
     await store.follow(1, 4);
     await store.follow(2, 4);
     await store.follow(3, 4);
-    assert.deepEqual(await store.listFollowing(1), [4, 3, 2]);
-    assert.deepEqual(await store.listFollowers(4), [3, 2, 1]);
+    assert.deepEqual(await store.listFollowing(1, 1_000), [4, 3, 2]);
+    assert.deepEqual(await store.listFollowers(4, 1_000), [3, 2, 1]);
+    // Beyond the limit, the newest relations are the ones answered.
+    assert.deepEqual(await store.listFollowing(1, 2), [4, 3]);
+    assert.deepEqual(await store.listFollowers(4, 1), [3]);
     // Re-following makes the relation the newest.
     await store.unfollow(1, 3);
     await store.follow(1, 3);
     await store.unfollow(2, 4);
     await store.follow(2, 4);
-    assert.deepEqual(await store.listFollowing(1), [3, 4, 2]);
-    assert.deepEqual(await store.listFollowers(4), [2, 3, 1]);
-    assert.deepEqual(await store.listFollowing(99), []);
-    assert.deepEqual(await store.listFollowers(99), []);
+    assert.deepEqual(await store.listFollowing(1, 1_000), [3, 4, 2]);
+    assert.deepEqual(await store.listFollowers(4, 1_000), [2, 3, 1]);
+    assert.deepEqual(await store.listFollowing(99, 1_000), []);
+    assert.deepEqual(await store.listFollowers(99, 1_000), []);
   });
 
   test("friends are mutual follows, ordered by when the pair became mutual (the later relation)", async () => {
@@ -115,14 +118,14 @@ eachBackend((backend) => {
     await store.follow(4, 1); // one-way: not a friend
     await store.follow(1, 5); // one-way: not a friend
     await store.follow(2, 1); // … 1 and 2 become friends after 1 and 3 did
-    assert.deepEqual(await store.listFriends(1), [2, 3]);
-    assert.deepEqual(await store.listFriends(2), [1]);
-    assert.deepEqual(await store.listFriends(3), [1]);
-    assert.deepEqual(await store.listFriends(4), []);
+    assert.deepEqual(await store.listFriends(1, 1_000), [2, 3]);
+    assert.deepEqual(await store.listFriends(2, 1_000), [1]);
+    assert.deepEqual(await store.listFriends(3, 1_000), [1]);
+    assert.deepEqual(await store.listFriends(4, 1_000), []);
     await store.unfollow(3, 1);
-    assert.deepEqual(await store.listFriends(1), [2]);
+    assert.deepEqual(await store.listFriends(1, 1_000), [2]);
     await store.follow(3, 1);
-    assert.deepEqual(await store.listFriends(1), [3, 2]);
+    assert.deepEqual(await store.listFriends(1, 1_000), [3, 2]);
   });
 
   test("stats: zeros for unknown users, is_follow as seen by the viewer, order and repeats as asked", async () => {
