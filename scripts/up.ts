@@ -1,4 +1,4 @@
-// `npm run up`: the whole system on this machine — etcd (data in .data/etcd), 2× user, 2× relation and
+// `npm run up`: the whole system locally — etcd (data in .data/etcd), 2× user, 2× relation and
 // the gateway on http://localhost:8080, every process's logs prefixed with its name. Ctrl-C stops the
 // services first (each revokes its lease, then drains), then etcd.
 import { type ChildProcess, spawn } from "node:child_process";

@@ -1,6 +1,6 @@
 // Benchmark configuration (b): a bare node:http server answering every request with a fixed JSON body
 // (the gateway's answer to the benchmarked request, passed in BENCH_BODY). The floor for "HTTP in,
-// JSON out" on this machine.
+// JSON out" on the machine the benchmark runs on.
 //
 //   BENCH_BODY='{"status_code":0,…}' BENCH_PORT=… node bench/lib/bare-http.ts
 import { createServer } from "node:http";

@@ -2,13 +2,13 @@
 # Builds the app image (default localhost/dzug:dev) from the repo's Dockerfile with buildah, on a
 # machine with no Docker engine and no reachable container registry:
 #   - the base image is the local one made by make-base.sh (run first, idempotent);
-#   - npm in the build reaches the registry through this machine's CA bundle, bind-mounted read-only
+#   - npm in the build reaches the registry through the build host's CA bundle, bind-mounted read-only
 #     and named by NODE_EXTRA_CA_CERTS.
 # Usage: scripts/image/build.sh [extra buildah bud args...]
 # Environment:
 #   DZUG_IMAGE       tag to build                (localhost/dzug:dev)
 #   DZUG_BASE_IMAGE  base image                  (localhost/dzug-base:bookworm-node24)
-#   DZUG_HOST_CA     CA bundle on this machine   (/etc/ssl/certs/ca-certificates.crt; "" = none)
+#   DZUG_HOST_CA     the build host's CA bundle  (/etc/ssl/certs/ca-certificates.crt; "" = none)
 #   DZUG_TARGET      stage to build              (runtime; `check` runs the type-check instead)
 #   SKIP_BASE=1      do not call make-base.sh
 set -euo pipefail
