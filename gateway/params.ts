@@ -4,7 +4,7 @@
 import type { Request } from "express";
 import { z } from "zod";
 import {
-  codePoints,
+  loginProblem,
   PASSWORD_MAX,
   PASSWORD_MIN,
   passwordProblem,
@@ -75,28 +75,22 @@ export function tokenOf(req: Request, p: Params): string {
 
 // --- parameter types of the contract (the OpenAPI document is generated from these)
 
-/** A string of min..max code points (as the contract and JSON Schema count), with an optional rule. */
-const text = (min: number, max: number, rule?: (s: string) => string | undefined) =>
+/** A string checked by one rule of platform/credentials.ts; the lengths are for the OpenAPI document. */
+const checked = (rule: (s: string) => string | undefined, minLength: number, maxLength: number) =>
   z
     .string({ error: "must be a string" })
     .superRefine((s, ctx) => {
-      const n = codePoints(s);
-      if (n < min || n > max) {
-        const message = min <= 1 ? `must be at most ${max} characters` : `must be ${min} to ${max} characters`;
-        ctx.addIssue({ code: "custom", message });
-        return;
-      }
-      const why = rule?.(s);
+      const why = rule(s);
       if (why) ctx.addIssue({ code: "custom", message: why });
     })
-    .meta({ minLength: min, maxLength: max });
+    .meta({ minLength, maxLength });
 
-/** A new account's username and password: platform/credentials.ts' rules, as the user service checks them. */
-export const newUsername = text(USERNAME_MIN, USERNAME_MAX, usernameProblem);
-export const newPassword = text(PASSWORD_MIN, PASSWORD_MAX, passwordProblem);
+/** A new account's username (RFC 8265, as the user service checks it) and password. */
+export const newUsername = checked(usernameProblem, USERNAME_MIN, USERNAME_MAX);
+export const newPassword = checked(passwordProblem, PASSWORD_MIN, PASSWORD_MAX);
 /** Login fields are only bounded: a wrong one is the same business failure as a wrong password. */
-export const loginUsername = text(USERNAME_MIN, USERNAME_MAX);
-export const loginPassword = text(1, PASSWORD_MAX);
+export const loginUsername = checked((s) => loginProblem("username", s), 1, USERNAME_MAX);
+export const loginPassword = checked((s) => loginProblem("password", s), 1, PASSWORD_MAX);
 
 /** int64 id: a JSON number or a decimal string ("42"), 1..2^53-1. */
 export const id = z

@@ -1,7 +1,7 @@
 // UserService: accounts, credentials and token issue.
 import { type ServiceImplementation, Status } from "nice-grpc";
 import type { TokenService } from "../../platform/auth.ts";
-import { loginCannotMatch, passwordProblem, usernameProblem } from "../../platform/credentials.ts";
+import { loginProblem, normalizeUsername, passwordProblem, usernameProblem } from "../../platform/credentials.ts";
 import { checkId, DomainError, invalidArgument as invalid, Reason } from "../../platform/errors.ts";
 import type { UserProfile, UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
 import { decoyHash, hashPassword, verifyPassword } from "./password.ts";
@@ -39,12 +39,21 @@ export function userService(deps: {
   const badCredentials = () =>
     new DomainError(Status.UNAUTHENTICATED, Reason.INVALID_CREDENTIALS, "wrong username or password");
 
+  /**
+   * The account named `username`: by its normalized form (every name registered under RFC 8265 is
+   * stored so), else by the exact name, for accounts registered before that rule (never renamed).
+   */
+  async function findAccount(username: string) {
+    const name = normalizeUsername(username);
+    return (await store.findByUsername(name)) ?? (name !== username ? store.findByUsername(username) : undefined);
+  }
+
   return {
     async register({ username, password }) {
       checkCredentials(username, password);
       const hash = await hashPassword(password);
       try {
-        const userId = await store.create(username, hash);
+        const userId = await store.create(normalizeUsername(username), hash);
         return { userId, token: await tokens.issue(userId) };
       } catch (err) {
         if (err instanceof UsernameTakenError)
@@ -54,8 +63,8 @@ export function userService(deps: {
     },
 
     async login({ username, password }) {
-      if (loginCannotMatch(username, password)) throw badCredentials();
-      const user = await store.findByUsername(username);
+      if (loginProblem("username", username) || loginProblem("password", password)) throw badCredentials();
+      const user = await findAccount(username);
       decoy ??= decoyHash();
       const ok = await verifyPassword(password, user?.passwordHash ?? (await decoy));
       if (!user || !ok) throw badCredentials();
