@@ -1,20 +1,52 @@
 // `npm test`: checks (proto staleness + buf lint, types, lint), then every test file against real
 // processes (etcd, PostgreSQL, …). Installs missing Debian packages when it can (root + apt-get),
 // else says exactly what is missing.
+// `npm run test:unit` (`--unit`): only the tests that need Node and node_modules alone, in seconds. They
+// run with PATH cut down to node_modules/.bin and git, so a test that reaches for etcd, PostgreSQL,
+// Prometheus, buildah, nginx or wrk fails there instead of passing by the machine's luck.
 import { spawnSync } from "node:child_process";
-import { globSync } from "node:fs";
+import { globSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BUILDAH, DEBOOTSTRAP, ETCD, ensurePrerequisites, POSTGRES, PROMETHEUS } from "./prerequisites.ts";
 
+/** Test files of the unit lane: pure logic, fakes in-process, the repo's own files. */
+const UNIT_TESTS = [
+  "tests/repo/*.test.ts", // machine paths, Markdown links, docs vs code names
+  "tests/platform/config.test.ts",
+  "tests/platform/credentials.test.ts",
+  "tests/discovery/balancer.test.ts",
+  "tests/discovery/grpc-js-details.test.ts", // grpc-js against node:http2 / node:net peers in-process
+  "tests/gateway/api.test.ts", // the gateway over fake upstreams (tests/gateway/fakes.ts)
+  "tests/gateway/openapi.test.ts",
+  "tests/gateway/ops.test.ts",
+  "tests/gateway/token-cache.test.ts",
+  "tests/gateway/tracing.test.ts",
+];
+
 const root = join(import.meta.dirname, "..");
 const bin = join(root, "node_modules/.bin");
-const env = { ...process.env, PATH: `${bin}:${process.env.PATH}` };
 const args = process.argv.slice(2);
+const unit = args.includes("--unit");
 
-const missing = ensurePrerequisites([ETCD, POSTGRES, PROMETHEUS, BUILDAH, DEBOOTSTRAP], { install: true });
-if (missing.length > 0) {
-  for (const m of missing) process.stderr.write(`${m}\n`);
-  process.exit(1);
+/** The unit lane's PATH: node_modules/.bin and a directory holding only a link to git. */
+function unitPath(): { path: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), "dzug-unit-path-"));
+  const git = spawnSync("sh", ["-c", "command -v git"], { encoding: "utf8" }).stdout.trim();
+  if (git !== "") symlinkSync(git, join(dir, "git"));
+  return { path: `${bin}:${dir}`, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+const unitEnv = unit ? unitPath() : undefined;
+if (unitEnv) process.on("exit", unitEnv.cleanup);
+const env = { ...process.env, PATH: unitEnv?.path ?? `${bin}:${process.env.PATH}` };
+
+if (!unit) {
+  const missing = ensurePrerequisites([ETCD, POSTGRES, PROMETHEUS, BUILDAH, DEBOOTSTRAP], { install: true });
+  if (missing.length > 0) {
+    for (const m of missing) process.stderr.write(`${m}\n`);
+    process.exit(1);
+  }
 }
 
 function step(name: string, cmd: string, cmdArgs: string[]): void {
@@ -28,18 +60,30 @@ function step(name: string, cmd: string, cmdArgs: string[]): void {
   process.stdout.write(`== ${name}: ok in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
 }
 
+/** The unit lane's files; a pattern that matches nothing is an error (a renamed or removed test). */
+function unitFiles(): string[] {
+  return UNIT_TESTS.flatMap((pattern) => {
+    const found = globSync(pattern, { cwd: root }).sort();
+    if (found.length === 0) {
+      process.stderr.write(`scripts/test.ts UNIT_TESTS: ${pattern} matches no file; update the list\n`);
+      process.exit(1);
+    }
+    return found;
+  });
+}
+
 const only = args.filter((a) => !a.startsWith("-"));
-if (only.length === 0) {
+if (only.length === 0 && !unit) {
   step("proto (buf lint, generated code up to date)", join(bin, "node"), ["scripts/proto-gen.ts", "--check"]);
   step("OpenAPI document up to date", join(bin, "node"), ["scripts/openapi.ts", "--check"]);
   step("types (tsc --noEmit)", join(bin, "tsc"), ["-p", "tsconfig.json", "--noEmit"]);
   step("lint and format (biome check)", join(bin, "biome"), ["check", "."]);
 }
-const files = only.length > 0 ? only : globSync("tests/**/*.test.ts", { cwd: root }).sort();
-step(`tests (${files.length} files)`, join(bin, "node"), [
+const files = only.length > 0 ? only : unit ? unitFiles() : globSync("tests/**/*.test.ts", { cwd: root }).sort();
+step(`${unit ? "unit tests" : "tests"} (${files.length} files)`, join(bin, "node"), [
   "--test",
   "--test-concurrency=1",
-  "--test-timeout=600000",
+  `--test-timeout=${unit ? 60_000 : 600_000}`,
   "--test-reporter=spec",
   ...files,
 ]);
