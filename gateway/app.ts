@@ -28,6 +28,7 @@ export function createApp(deps: GatewayDeps): Express {
   app.disable("etag");
   app.set("query parser", "simple");
   app.set("case sensitive routing", true);
+  app.set("trust proxy", deps.trustProxy ?? false);
 
   app.use(requestEntry({ metrics: deps.metrics, logger: deps.logger, shuttingDown }));
   if (deps.tracing) app.use(tracingMiddleware());
@@ -52,18 +53,27 @@ export function createApp(deps: GatewayDeps): Express {
 
 /** Serves `route.path` with and without its trailing slash (Express' non-strict routing). */
 function mountRoute(app: Express, route: Route, deps: GatewayDeps, parsers: RequestHandler[]): void {
+  const limits = deps.rateLimits;
   const run: RequestHandler = async (req, res) => {
     const p = new Params(req);
     const params = parseParams(route.params, p);
     const viewer = route.auth ? await deps.tokens.verify(tokenOf(req, p)) : 0;
     const opts = { metadata: Metadata({ [REQUEST_ID_HEADER]: locals(res).requestId ?? "" }) };
-    const result = await route.handle(params, { deps, viewer, opts });
+    const username = route.limit === "login" ? String(params.username) : undefined;
+    if (limits && username !== undefined) limits.beforeLogin(req, username);
+    let result: Record<string, unknown>;
+    try {
+      result = await route.handle(params, { deps, viewer, opts });
+    } catch (err) {
+      if (limits && username !== undefined) limits.afterLoginFailure(req, username, err);
+      throw err;
+    }
     res.json({ ...OK, ...result });
   };
   app
     .route(route.path.replace(/\/$/, ""))
     .all(tagRoute(route.path, route.failureExtra))
-    [route.method](...parsers, run)
+    [route.method](...(limits ? [limits.addressLimit(route.limit)] : []), ...parsers, run)
     .all(methodNotAllowed(route.method === "get" ? "GET, HEAD" : "POST"));
 }
 

@@ -11,6 +11,7 @@ import {
   shutdownSection,
   strategy,
 } from "../platform/config-schema.ts";
+import { rateLimitSection } from "./rate-limit.ts";
 import { UPSTREAM_NAMES, type UpstreamName } from "./upstreams.ts";
 
 const serviceOverride = z.strictObject({ strategy: strategy.optional() }).prefault({});
@@ -29,6 +30,7 @@ export const gatewayConfigSchema = z.strictObject({
   shutdown: shutdownSection,
   http: httpSection,
   auth: authSection,
+  rateLimit: rateLimitSection,
 });
 
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;

@@ -3,6 +3,7 @@
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { PoolSnapshot } from "../platform/discovery/index.ts";
+import type { RateLimits } from "./rate-limit.ts";
 import type { Upstreams } from "./upstreams.ts";
 
 export type { PoolSnapshot };
@@ -29,4 +30,8 @@ export interface GatewayDeps extends Upstreams {
   shuttingDown?: () => boolean;
   /** Install the OpenTelemetry SERVER-span middleware (when tracing is enabled). */
   tracing?: boolean;
+  /** Rate limits of register, login and (optionally) every API request; none when absent. */
+  rateLimits?: RateLimits;
+  /** Express' `trust proxy` (config http.trustProxy): false unless proxies in front are trusted. */
+  trustProxy?: boolean | number | string;
 }

@@ -11,6 +11,8 @@ export interface Failure {
   statusMsg: string;
   /** true when the failure is ours (500): log it with its details at error level. */
   internal?: boolean;
+  /** Sent as Retry-After (429, and 503 when a service shed the call). */
+  retryAfterSeconds?: number;
 }
 
 /** douyin status_code values. 0 is success; every failure has its own code. */
@@ -26,6 +28,7 @@ export const StatusCode = {
   BODY_TOO_LARGE: 41301,
   NOT_FOUND: 40401,
   METHOD_NOT_ALLOWED: 40501,
+  TOO_MANY_REQUESTS: 42901,
   // business failures (HTTP 200)
   USERNAME_TAKEN: 10001,
   INVALID_CREDENTIALS: 10002,
@@ -38,6 +41,7 @@ export const StatusCode = {
   // the system (HTTP 5xx)
   INTERNAL: 50001,
   UNAVAILABLE: 50301,
+  OVERLOADED: 50302,
   DEADLINE_EXCEEDED: 50401,
 } as const;
 
@@ -57,6 +61,12 @@ const byReason: Record<string, Failure> = {
   ALREADY_FOLLOWING: { http: 200, statusCode: StatusCode.ALREADY_FOLLOWING, statusMsg: "already following this user" },
   NOT_FOLLOWING: { http: 200, statusCode: StatusCode.NOT_FOLLOWING, statusMsg: "not following this user" },
   INVALID_ARGUMENT: { http: 400, statusCode: StatusCode.INVALID_PARAMETER, statusMsg: "invalid parameter" },
+  OVERLOADED: {
+    http: 503,
+    statusCode: StatusCode.OVERLOADED,
+    statusMsg: "server busy, try again shortly",
+    retryAfterSeconds: 1,
+  },
 };
 
 const UNAVAILABLE: Failure = {
@@ -85,6 +95,8 @@ function byCode(code: Status): Failure {
       return UNAVAILABLE;
     case Status.DEADLINE_EXCEEDED:
       return DEADLINE;
+    case Status.RESOURCE_EXHAUSTED:
+      return byReason.OVERLOADED!;
     default:
       return INTERNAL;
   }
@@ -95,11 +107,23 @@ export class RequestError extends Error {
   override name = "RequestError";
   readonly http: number;
   readonly statusCode: number;
-  constructor(http: number, statusCode: number, message: string) {
+  readonly retryAfterSeconds: number | undefined;
+  constructor(http: number, statusCode: number, message: string, retryAfterSeconds?: number) {
     super(message);
     this.http = http;
     this.statusCode = statusCode;
+    this.retryAfterSeconds = retryAfterSeconds;
   }
+}
+
+/** 429: this client (or this username) made too many attempts; `retryAfterSeconds` until the next is allowed. */
+export function tooManyRequests(what: string, retryAfterSeconds: number): RequestError {
+  return new RequestError(
+    429,
+    StatusCode.TOO_MANY_REQUESTS,
+    `too many ${what}; retry after ${retryAfterSeconds} s`,
+    retryAfterSeconds,
+  );
 }
 
 export function badParameter(message: string): RequestError {
@@ -127,7 +151,11 @@ const MULTER_TOO_LARGE = new Set([
 
 /** Maps anything thrown on the way to an answer. */
 export function mapError(err: unknown, bodyLimitBytes: number): Failure {
-  if (err instanceof RequestError) return { http: err.http, statusCode: err.statusCode, statusMsg: err.message };
+  if (err instanceof RequestError) {
+    const f: Failure = { http: err.http, statusCode: err.statusCode, statusMsg: err.message };
+    if (err.retryAfterSeconds !== undefined) f.retryAfterSeconds = err.retryAfterSeconds;
+    return f;
+  }
   if (err instanceof DomainError) return byReason[err.reason] ?? byCode(err.code);
   if (err instanceof ClientError) {
     const reason = errorReason(err);

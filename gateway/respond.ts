@@ -18,6 +18,7 @@ export function locals(res: Response): Locals {
 
 export function sendFailure(res: Response, f: Failure): void {
   if (res.headersSent) return;
+  if (f.retryAfterSeconds !== undefined) res.setHeader("retry-after", String(f.retryAfterSeconds));
   res.status(f.http).json({ status_code: f.statusCode, status_msg: f.statusMsg, ...locals(res).failureExtra });
 }
 

@@ -6,6 +6,7 @@ import { z } from "zod";
 import type { GatewayDeps } from "./deps.ts";
 import { type DouyinUser, friendUserSchema, toFriends, toUser, toUsers, userSchema } from "./douyin.ts";
 import { id, loginPassword, loginUsername, newPassword, newUsername, oneOf } from "./params.ts";
+import type { RouteLimit } from "./rate-limit.ts";
 
 export interface RouteContext {
   deps: GatewayDeps;
@@ -27,6 +28,8 @@ export interface Route<P extends z.ZodObject = z.ZodObject, R extends z.ZodObjec
   result: R;
   /** Fields every answer carries, failures too, with these values. */
   failureExtra?: Readonly<Record<string, unknown>>;
+  /** Rate limits of its own (gateway/rate-limit.ts), besides the API-wide one. */
+  limit?: RouteLimit;
   handle(params: z.infer<P>, ctx: RouteContext): Promise<z.infer<R>>;
 }
 
@@ -71,6 +74,7 @@ const credentialsRoute = (
     auth: false,
     result: credentials,
     failureExtra: NO_CREDENTIALS,
+    limit: rpc,
     handle: async (params, { deps, opts }) => {
       const r = await deps.user[rpc](params, opts);
       return { user_id: r.userId, token: r.token };

@@ -5,11 +5,13 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { TokenService } from "../platform/auth.ts";
 import { loadConfig } from "../platform/config.ts";
+import { trustProxySetting } from "../platform/config-schema.ts";
 import type { Logger } from "../platform/logger.ts";
 import { delay, drainWithin, once, runMain, startRuntime } from "../platform/runtime.ts";
 import { createApp } from "./app.ts";
 import { gatewayConfigSchema } from "./config.ts";
 import { StatusCode } from "./errors.ts";
+import { RateLimits } from "./rate-limit.ts";
 import { CachingTokenVerifier } from "./token-cache.ts";
 import { UPSTREAM_NAMES, UPSTREAMS, type UpstreamName, type Upstreams } from "./upstreams.ts";
 
@@ -45,6 +47,8 @@ export async function startGateway(env: Record<string, string | undefined> = pro
     bodyLimitBytes: config.http.bodyLimitBytes,
     shuttingDown: () => shuttingDown,
     tracing: tracing.enabled,
+    rateLimits: new RateLimits(config.rateLimit, metrics),
+    trustProxy: trustProxySetting(config.http.trustProxy),
   });
 
   const server: Server = createServer(

@@ -76,8 +76,21 @@ export const httpSection = z
       .min(1024)
       .max(10 * 1024 * 1024)
       .default(64 * 1024),
+    /**
+     * Express' `trust proxy`: which proxies in front may name the client in X-Forwarded-For (rate
+     * limits key on that address). "" trusts none (the peer is the client); a number trusts that many
+     * hops; else a comma-separated list of addresses/CIDRs or "loopback", "uniquelocal".
+     */
+    trustProxy: z.string().default(""),
   })
   .prefault({});
+
+/** http.trustProxy as Express takes it. */
+export function trustProxySetting(value: string): boolean | number | string {
+  if (value === "") return false;
+  if (/^\d+$/.test(value)) return Number(value);
+  return value;
+}
 
 export const databaseSection = z
   .strictObject({

@@ -22,6 +22,8 @@ export const Reason = {
   NOT_FOLLOWING: "NOT_FOLLOWING",
   TOKEN_INVALID: "TOKEN_INVALID",
   TOKEN_EXPIRED: "TOKEN_EXPIRED",
+  /** The server sheds this call: over its capacity right now; another try a moment later may pass. */
+  OVERLOADED: "OVERLOADED",
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 

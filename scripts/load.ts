@@ -139,16 +139,26 @@ interface Answer {
   body: Record<string, unknown> | undefined;
 }
 
+/**
+ * Each simulated user is its own client: its requests name a distinct address in X-Forwarded-For
+ * (IPv6 documentation prefix), as an ingress would, so the gateway's per-address rate limits see many
+ * clients — `npm run up` trusts loopback proxies. Keyed by username and by current token.
+ */
+const clientAddress = new Map<string, string>();
+const addressOf = (i: number) => `2001:db8::${(i + 1).toString(16)}`;
+
 async function send(method: "GET" | "POST", path: string, params: Record<string, string | number>): Promise<Answer> {
   const qs = new URLSearchParams(Object.entries(params).map(([k, x]): [string, string] => [k, String(x)])).toString();
   const signal = AbortSignal.timeout(opts.timeoutMs);
+  const client = clientAddress.get(String(params.token ?? params.username ?? ""));
+  const forwarded: Record<string, string> = client ? { "x-forwarded-for": client } : {};
   const res =
     method === "GET"
-      ? await pool.request({ method, path: `${base}${path}?${qs}`, signal })
+      ? await pool.request({ method, path: `${base}${path}?${qs}`, headers: forwarded, signal })
       : await pool.request({
           method,
           path: `${base}${path}`,
-          headers: { "content-type": "application/x-www-form-urlencoded" },
+          headers: { "content-type": "application/x-www-form-urlencoded", ...forwarded },
           body: qs,
           signal,
         });
@@ -215,6 +225,7 @@ process.once("SIGINT", () => {
 async function setupUser(i: number): Promise<LoadUser | undefined> {
   const name = `load${opts.seed}_${i}`;
   const password = `pw-${opts.seed}-${i}-load`;
+  clientAddress.set(name, addressOf(i));
   let body = await timed("register", "POST", "/douyin/user/register/", { username: name, password });
   if (body && body.token === "")
     body = await timed("login", "POST", "/douyin/user/login/", { username: name, password });
@@ -224,6 +235,7 @@ async function setupUser(i: number): Promise<LoadUser | undefined> {
     );
     return undefined;
   }
+  clientAddress.set(body.token, addressOf(i));
   return { name, password, id: body.user_id, token: body.token, following: new Set() };
 }
 
@@ -330,7 +342,10 @@ const mix: Array<[weight: number, name: string, op: (startedAt: number) => Promi
     async (s) => {
       const me = someone();
       const body = await timed("login", "POST", "/douyin/user/login/", { username: me.name, password: me.password }, s);
-      if (typeof body?.token === "string" && body.token !== "") me.token = body.token;
+      if (typeof body?.token === "string" && body.token !== "") {
+        clientAddress.set(body.token, clientAddress.get(me.token) ?? "");
+        me.token = body.token;
+      }
     },
   ],
 ];

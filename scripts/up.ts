@@ -146,6 +146,9 @@ start("gateway", "app", node, ["gateway/main.ts"], {
   ...common,
   DZUG_AUTH_JWT_SECRET: jwtSecret,
   DZUG_HTTP_PORT: String(ports.http),
+  // As behind an ingress: a local proxy (or `npm run load`, which simulates many clients) may name
+  // the client in X-Forwarded-For; the rate limits key on it.
+  DZUG_HTTP_TRUST_PROXY: "loopback",
 });
 process.stdout.write(
   `\nAPI:    http://localhost:${ports.http}/douyin/user/register/?username=alice&password=secret123 (POST)\nStatus: http://localhost:${ports.http}/_dzug/status\nCtrl-C stops everything.\n\n`,

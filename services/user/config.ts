@@ -1,3 +1,20 @@
+import { z } from "zod";
 import { authSection, databaseSection, serviceBaseSchema } from "../../platform/config-schema.ts";
 
-export const userConfigSchema = serviceBaseSchema.extend({ database: databaseSection, auth: authSection });
+/**
+ * Password hashing (argon2id, 19 MiB, on libuv's thread pool) is the costly part of register and
+ * login: at most `maxConcurrent` run, `maxQueued` wait, and beyond that a call fails fast with
+ * RESOURCE_EXHAUSTED (HTTP 503) instead of queueing without bound.
+ */
+export const passwordsSection = z
+  .strictObject({
+    maxConcurrent: z.number().int().min(1).max(64).default(2),
+    maxQueued: z.number().int().min(0).max(10_000).default(16),
+  })
+  .prefault({});
+
+export const userConfigSchema = serviceBaseSchema.extend({
+  database: databaseSection,
+  auth: authSection,
+  passwords: passwordsSection,
+});

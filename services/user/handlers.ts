@@ -1,6 +1,7 @@
 // UserService: accounts, credentials and token issue.
 import { type ServiceImplementation, Status } from "nice-grpc";
 import type { TokenService } from "../../platform/auth.ts";
+import { type Bulkhead, BulkheadFullError } from "../../platform/bulkhead.ts";
 import { loginProblem, normalizeUsername, passwordProblem, usernameProblem } from "../../platform/credentials.ts";
 import { checkId, DomainError, invalidArgument as invalid, Reason } from "../../platform/errors.ts";
 import type { UserProfile, UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
@@ -33,8 +34,20 @@ export function toProfile(row: UserRow): UserProfile {
 export function userService(deps: {
   store: UserStore;
   tokens: TokenService;
+  /** Bounds concurrent password hashes (config `passwords.*`). */
+  hashing: Bulkhead;
 }): ServiceImplementation<typeof UserServiceDefinition> {
-  const { store, tokens } = deps;
+  const { store, tokens, hashing } = deps;
+  /** `job` through the bulkhead: RESOURCE_EXHAUSTED when full; never started for a caller that gave up. */
+  const hashed = async <T>(job: () => Promise<T>, signal: AbortSignal): Promise<T> => {
+    try {
+      return await hashing.run(job, signal);
+    } catch (err) {
+      if (err instanceof BulkheadFullError)
+        throw new DomainError(Status.RESOURCE_EXHAUSTED, Reason.OVERLOADED, "too many password checks in progress");
+      throw err;
+    }
+  };
   let decoy: Promise<string> | undefined;
   const badCredentials = () =>
     new DomainError(Status.UNAUTHENTICATED, Reason.INVALID_CREDENTIALS, "wrong username or password");
@@ -49,9 +62,9 @@ export function userService(deps: {
   }
 
   return {
-    async register({ username, password }) {
+    async register({ username, password }, ctx) {
       checkCredentials(username, password);
-      const hash = await hashPassword(password);
+      const hash = await hashed(() => hashPassword(password), ctx.signal);
       try {
         const userId = await store.create(normalizeUsername(username), hash);
         return { userId, token: await tokens.issue(userId) };
@@ -62,11 +75,12 @@ export function userService(deps: {
       }
     },
 
-    async login({ username, password }) {
+    async login({ username, password }, ctx) {
       if (loginProblem("username", username) || loginProblem("password", password)) throw badCredentials();
       const user = await findAccount(username);
       decoy ??= decoyHash();
-      const ok = await verifyPassword(password, user?.passwordHash ?? (await decoy));
+      const phc = user?.passwordHash ?? (await decoy);
+      const ok = await hashed(() => verifyPassword(password, phc), ctx.signal);
       if (!user || !ok) throw badCredentials();
       return { userId: user.id, token: await tokens.issue(user.id) };
     },

@@ -1,5 +1,6 @@
 // The user service process: accounts, credentials, tokens.
 import { TokenService } from "../../platform/auth.ts";
+import { Bulkhead } from "../../platform/bulkhead.ts";
 import { runServiceMain } from "../../platform/service.ts";
 import { watchDatabaseHealth } from "../../platform/storage/health.ts";
 import { openDatabase } from "../../platform/storage/index.ts";
@@ -25,7 +26,11 @@ await runServiceMain({
       services: [
         {
           definition: UserServiceDefinition,
-          implementation: userService({ store: new UserStore(database.db), tokens }),
+          implementation: userService({
+            store: new UserStore(database.db),
+            tokens,
+            hashing: new Bulkhead(config.passwords),
+          }),
         },
       ],
       notReadyReason: health.notReadyReason,

@@ -9,6 +9,7 @@ import { Status } from "nice-grpc";
 import { ErrorInfo, RichClientError } from "nice-grpc-error-details";
 import { Registry } from "prom-client";
 import { createApp, type DiscoveryView, type GatewayDeps, type PoolSnapshot } from "../../gateway/app.ts";
+import { RateLimits, rateLimitSection } from "../../gateway/rate-limit.ts";
 import { TokenService } from "../../platform/auth.ts";
 import { discoveryMetrics } from "../../platform/discovery/metrics.ts";
 import { ERROR_DOMAIN, type Reason } from "../../platform/errors.ts";
@@ -252,7 +253,11 @@ export interface TestApp {
 }
 
 export async function startTestApp(
-  opts: Partial<Pick<GatewayDeps, "bodyLimitBytes" | "tracing">> = {},
+  opts: Partial<Pick<GatewayDeps, "bodyLimitBytes" | "tracing" | "trustProxy">> & {
+    /** Rate limits (gateway/rate-limit.ts' config, defaults filled in); none when absent. */
+    rateLimit?: Record<string, unknown>;
+    now?: () => number;
+  } = {},
 ): Promise<TestApp> {
   const world = new FakeWorld();
   const discovery = new FakeDiscovery();
@@ -277,6 +282,10 @@ export async function startTestApp(
     bodyLimitBytes: opts.bodyLimitBytes ?? 4096,
     shuttingDown: () => shutdown.value,
     tracing: opts.tracing ?? false,
+    ...(opts.rateLimit
+      ? { rateLimits: new RateLimits(rateLimitSection.parse(opts.rateLimit), metrics, opts.now) }
+      : {}),
+    ...(opts.trustProxy !== undefined ? { trustProxy: opts.trustProxy } : {}),
   });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, "127.0.0.1", () => resolve(s));

@@ -88,13 +88,27 @@ export interface SystemOptions {
   databaseUrl?: string;
   /** Extra environment for every process (e.g. a short lease TTL, OTEL_* variables). */
   env?: Record<string, string>;
+  /**
+   * "generous" (default): every test client is 127.0.0.1, so the gateway's per-address limits are
+   * raised far above what a test sends; "defaults": the shipped limits, for tests of the limits.
+   */
+  rateLimits?: "generous" | "defaults";
 }
+
+/** Per-address limits no test reaches (tests of the limits ask for the defaults). */
+const GENEROUS_RATE_LIMITS: Record<string, string> = {
+  DZUG_RATE_LIMIT_REGISTER_PER_ADDRESS_BURST: "1000000",
+  DZUG_RATE_LIMIT_LOGIN_PER_ADDRESS_BURST: "1000000",
+  DZUG_RATE_LIMIT_LOGIN_FAILURES_PER_USERNAME_AND_ADDRESS_BURST: "1000000",
+  DZUG_RATE_LIMIT_LOGIN_FAILURES_PER_USERNAME_BURST: "1000000",
+};
 
 export class DzugSystem {
   readonly etcd: EtcdProcess;
   readonly dir: string;
   readonly databaseUrl: string;
   readonly env: Record<string, string>;
+  readonly rateLimits: "generous" | "defaults";
   readonly instances: ServiceInstance[] = [];
   gateway: ProcessHandle | undefined;
   gatewayPort = 0;
@@ -105,6 +119,7 @@ export class DzugSystem {
     this.dir = dir;
     this.databaseUrl = opts.databaseUrl ?? `sqlite:${join(dir, "dzug.db")}`;
     this.env = opts.env ?? {};
+    this.rateLimits = opts.rateLimits ?? "generous";
   }
 
   static async start(opts: SystemOptions = {}): Promise<DzugSystem> {
@@ -178,6 +193,7 @@ export class DzugSystem {
         DZUG_HTTP_HOST: "127.0.0.1",
         DZUG_HTTP_PORT: String(this.gatewayPort),
         DZUG_AUTH_JWT_SECRET: TEST_JWT_SECRET,
+        ...(this.rateLimits === "generous" ? GENEROUS_RATE_LIMITS : {}),
         ...extraEnv,
       },
       this.dir,
