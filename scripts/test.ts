@@ -15,11 +15,13 @@ const UNIT_TESTS = [
   "tests/repo/*.test.ts", // machine paths, Markdown links, docs vs code names
   "tests/platform/config.test.ts",
   "tests/platform/credentials.test.ts",
+  "tests/platform/bulkhead.test.ts",
   "tests/discovery/balancer.test.ts",
   "tests/discovery/grpc-js-details.test.ts", // grpc-js against node:http2 / node:net peers in-process
   "tests/gateway/api.test.ts", // the gateway over fake upstreams (tests/gateway/fakes.ts)
   "tests/gateway/openapi.test.ts",
   "tests/gateway/ops.test.ts",
+  "tests/gateway/rate-limit.test.ts",
   "tests/gateway/token-cache.test.ts",
   "tests/gateway/tracing.test.ts",
 ];
