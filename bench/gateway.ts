@@ -24,6 +24,7 @@
 //   --quick                 2 rounds × 4 s, no profile (about 1.5 min)
 //   --rounds N --seconds S --connections C --threads T --profile-seconds S
 //   --only a,b              these designs only (dzug-1+1 and express-grpc, the bases of the ratios, always run)
+//   --baseline DIR          also run dzug 1 + 1 from another checkout DIR ("baseline-1+1"; before/after)
 //   --keep DIR              keep profiles and process logs in DIR;  --json FILE  write all results
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -32,6 +33,7 @@ import { parseArgs } from "node:util";
 import { DzugSystem, TEST_JWT_SECRET } from "../tests/harness/system.ts";
 import { type Design, startDesigns } from "./lib/designs.ts";
 import {
+  compareRows,
   designTable,
   type GroupCpu,
   perRpcTable,
@@ -55,6 +57,7 @@ const { values: flags } = parseArgs({
     keep: { type: "string" },
     json: { type: "string" },
     only: { type: "string" },
+    baseline: { type: "string" },
   },
 });
 const quick = flags.quick === true;
@@ -109,7 +112,12 @@ async function run(d: Design, seconds: number): Promise<RoundResult> {
 
 try {
   system = await DzugSystem.start({ users: 2, relations: 2 });
-  const { designs, path } = await startDesigns(system, procs, { secret: TEST_JWT_SECRET, only: ONLY, log });
+  const { designs, path } = await startDesigns(system, procs, {
+    secret: TEST_JWT_SECRET,
+    only: ONLY,
+    baseline: flags.baseline,
+    log,
+  });
   log("warm-up…");
   for (const d of designs) await run(d, 2);
 
@@ -138,6 +146,11 @@ try {
   log("");
   log("issue 11's targets (1 + 1 instances, same run, medians of per-round ratios):");
   log(table(targetRows(targetList)));
+  if (results.has("baseline-1+1")) {
+    log("");
+    log("before/after (--baseline):");
+    log(table(compareRows(results, BASE, "baseline-1+1")));
+  }
   log("");
   log(
     "for reference, not measured here: Moleculer (moleculer-web → TCP transporter → two services), measured once " +

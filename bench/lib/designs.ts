@@ -8,6 +8,7 @@ import { RelationServiceDefinition, RelationStats } from "../../proto/gen/dzug/r
 import { UserProfile, UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
 import { freePort } from "../../tests/harness/ports.ts";
 import type { DzugSystem, ProcessHandle, ServiceInstance } from "../../tests/harness/system.ts";
+import { startBaseline } from "./baseline.ts";
 import type { BenchProcesses, PidGroups } from "./procs.ts";
 
 export interface Design {
@@ -60,7 +61,7 @@ export function gatewayEnv(system: DzugSystem, secret: string, port: number, pre
 export async function startDesigns(
   system: DzugSystem,
   procs: BenchProcesses,
-  o: { secret: string; only?: ReadonlySet<string>; log: (s: string) => void },
+  o: { secret: string; only?: ReadonlySet<string>; baseline?: string; log: (s: string) => void },
 ): Promise<{ designs: Design[]; path: string }> {
   const wanted = (name: string, optional = false) => (o.only ? o.only.has(name) : !optional);
   const gw = system.url;
@@ -129,6 +130,17 @@ export async function startDesigns(
     pids: dzugPids(() => g11.handle, one),
     gatewayEnv: g11.env,
   });
+  if (o.baseline) {
+    const b = await startBaseline(system, procs, { checkout: o.baseline, secret: o.secret });
+    await answersSame("baseline-1+1", b.url);
+    designs.push({
+      name: "baseline-1+1",
+      what: `dzug-1+1 started from ${o.baseline} (--baseline: before/after a change)`,
+      backends: "1 + 1",
+      url: `${b.url}${path}`,
+      pids: b.pids,
+    });
+  }
   for (const v of VARIANTS) {
     if (!wanted(v.name, true)) continue;
     const g = await startGateway(v.name, v.preload, v.env);

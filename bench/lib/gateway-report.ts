@@ -152,3 +152,20 @@ export function targetRows(ts: readonly Target[]): string[][] {
     ]),
   ];
 }
+
+/** Before/after: `after` ÷ `before` per process group and for req/s (medians of per-round ratios). */
+export function compareRows(results: Results, after: string, before: string): string[][] {
+  const r = (f: (x: RoundResult) => number) => fmt.ratio(perRoundRatio(results, after, before, f));
+  return [
+    ["after ÷ before", "gateway CPU/req", "user CPU/RPC", "relation CPU/RPC", "all CPU/req", "req/s", "p50"],
+    [
+      `${after} ÷ ${before}`,
+      r((x) => x.cpuUs.gateway),
+      r((x) => x.cpuUs.user),
+      r((x) => x.cpuUs.relation),
+      r((x) => all(x.cpuUs)),
+      r((x) => x.rps),
+      r((x) => x.p50),
+    ],
+  ];
+}
