@@ -7,7 +7,7 @@ import {
   type ServerMiddlewareCall,
   Status,
 } from "nice-grpc";
-import { ErrorInfo, RichClientError, RichServerError } from "nice-grpc-error-details";
+import { ErrorInfo, errorDetailsServerMiddleware, RichClientError, RichServerError } from "nice-grpc-error-details";
 import type { Logger } from "pino";
 
 export const ERROR_DOMAIN = "dzug";
@@ -56,30 +56,57 @@ export function toRichServerError(err: DomainError): RichServerError {
 }
 
 /**
- * Server middleware: DomainError -> status + ErrorInfo; ServerError passes through; anything else is
- * logged with its stack and becomes INTERNAL with a generic message (details never leave the process).
- * Install it after nice-grpc-error-details' errorDetailsServerMiddleware.
+ * What a service answers for an error thrown while serving `path`: DomainError -> status + ErrorInfo;
+ * ServerError passes through; a downstream ClientError keeps its code, not its text; anything else is
+ * logged with its stack and becomes INTERNAL with a generic message (details never leave the process),
+ * unless the caller cancelled (then the error is returned as is).
+ */
+export function toServerError(err: unknown, path: string, aborted: boolean, logger: Logger): unknown {
+  if (err instanceof DomainError) return toRichServerError(err);
+  if (err instanceof ServerError) return err;
+  if (err instanceof ClientError) {
+    logger.warn({ err, method: path }, "downstream call failed");
+    return new ServerError(
+      err.code,
+      err.code === Status.UNAVAILABLE ? "a dependency is unavailable" : "a dependency failed",
+    );
+  }
+  if (aborted) return err;
+  logger.error({ err, method: path }, "unexpected error in handler");
+  return new ServerError(Status.INTERNAL, "internal error");
+}
+
+/**
+ * Sets the `grpc-status-details-bin` trailer of a RichServerError (google.rpc.Status with its details)
+ * on `context`, by letting nice-grpc-error-details' own server middleware see the error: its encoding,
+ * without its generator on every successful call. Services call it from platform/server-call.ts.
+ */
+export async function setErrorDetailsTrailer(err: RichServerError, context: CallContext): Promise<void> {
+  const call = {
+    method: { path: "", requestStream: false, responseStream: false, options: {} },
+    requestStream: false,
+    responseStream: false,
+    request: undefined,
+    // biome-ignore lint/correctness/useYield: the call fails with `err` before answering
+    next: async function* () {
+      throw err;
+    },
+  } as unknown as ServerMiddlewareCall<unknown, unknown>;
+  await errorDetailsServerMiddleware(call, context)
+    .next()
+    .catch(() => undefined);
+}
+
+/**
+ * Server middleware form of toServerError. Install it after nice-grpc-error-details'
+ * errorDetailsServerMiddleware (services use platform/server-call.ts, which does both).
  */
 export function domainErrorsMiddleware(logger: Logger): ServerMiddleware {
   return async function* domainErrors<Req, Res>(call: ServerMiddlewareCall<Req, Res>, context: CallContext) {
     try {
       return yield* call.next(call.request, context);
     } catch (err) {
-      if (err instanceof DomainError) throw toRichServerError(err);
-      if (err instanceof ServerError || err instanceof ClientError) {
-        if (err instanceof ClientError) {
-          // A downstream failure: keep its code, not its text.
-          logger.warn({ err, method: call.method.path }, "downstream call failed");
-          throw new ServerError(
-            err.code,
-            err.code === Status.UNAVAILABLE ? "a dependency is unavailable" : "a dependency failed",
-          );
-        }
-        throw err;
-      }
-      if (context.signal.aborted) throw err;
-      logger.error({ err, method: call.method.path }, "unexpected error in handler");
-      throw new ServerError(Status.INTERNAL, "internal error");
+      throw toServerError(err, call.method.path, context.signal.aborted, logger);
     }
   };
 }

@@ -1,13 +1,7 @@
 // The request id of the call being served, carried across async work (AsyncLocalStorage) and across
 // services (gRPC metadata `x-request-id`): every log line written while serving a call names it.
 import { AsyncLocalStorage } from "node:async_hooks";
-import {
-  type CallContext,
-  type ClientMiddleware,
-  Metadata,
-  type ServerMiddleware,
-  type ServerMiddlewareCall,
-} from "nice-grpc";
+import { type ClientMiddleware, Metadata } from "nice-grpc";
 
 export const REQUEST_ID_HEADER = "x-request-id";
 
@@ -18,19 +12,9 @@ export function currentRequestId(): string | undefined {
   return storage.getStore();
 }
 
-/** Server side: the caller's `x-request-id` becomes the current request id while the call runs. */
-export function requestIdServerMiddleware(): ServerMiddleware {
-  return async function* requestIdServer<Req, Res>(call: ServerMiddlewareCall<Req, Res>, context: CallContext) {
-    const id = context.metadata.get(REQUEST_ID_HEADER);
-    if (typeof id !== "string" || id === "") return yield* call.next(call.request, context);
-    // Bind the id to the handler's async work: run the generator's steps inside the store.
-    const inner = storage.run(id, () => call.next(call.request, context));
-    for (;;) {
-      const step = await storage.run(id, () => inner.next());
-      if (step.done) return step.value;
-      yield step.value;
-    }
-  };
+/** Runs `fn` (and the async work it starts) with `id` as the current request id. */
+export function runWithRequestId<T>(id: string, fn: () => T): T {
+  return storage.run(id, fn);
 }
 
 /** Client side: outgoing calls carry the current request id, unless the caller set one. */

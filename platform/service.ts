@@ -1,7 +1,6 @@
 // The bootstrap every gRPC service shares: config, logger, metrics, tracing, gRPC server with health,
 // admin listener, etcd registration and graceful shutdown. A service supplies its handlers in `setup`.
 import { type CompatServiceDefinition, createServer, type ServiceImplementation } from "nice-grpc";
-import { errorDetailsServerMiddleware } from "nice-grpc-error-details";
 import { openTelemetryServerMiddleware } from "nice-grpc-opentelemetry";
 import { HealthDefinition, HealthServiceImpl, HealthState } from "nice-grpc-server-health";
 import type { Registry } from "prom-client";
@@ -10,14 +9,12 @@ import { type AdminServer, startAdminServer } from "./admin-server.ts";
 import { loadConfig } from "./config.ts";
 import type { ServiceBaseConfig } from "./config-schema.ts";
 import { type Discovery, Registrar } from "./discovery/index.ts";
-import { domainErrorsMiddleware } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 import { delay, drainWithin, once, runMain, startRuntime, VERSION } from "./runtime.ts";
 
 export { defaultClientMiddleware } from "./runtime.ts";
 
-import { requestIdServerMiddleware } from "./request-context.ts";
-import { serverMetricsMiddleware } from "./server-metrics.ts";
+import { serverCallMiddleware } from "./server-call.ts";
 
 /** gRPC health service name that answers SERVING while the process is alive (Kubernetes liveness). */
 export const LIVENESS_SERVICE = "liveness";
@@ -93,10 +90,8 @@ export async function startService<S extends z.ZodObject>(
   const health = HealthState();
   // Spans only when tracing is on: the middleware costs ~1-2 % of a call even with a no-op tracer.
   const server = (runtime.tracing.enabled ? createServer().use(openTelemetryServerMiddleware()) : createServer())
-    .use(requestIdServerMiddleware())
-    .use(serverMetricsMiddleware(metrics, spec.name, logger))
-    .use(errorDetailsServerMiddleware)
-    .use(domainErrorsMiddleware(logger));
+    // Request id, metrics, error mapping and details in one middleware (platform/server-call.ts).
+    .use(serverCallMiddleware({ registry: metrics, service: spec.name, logger }));
   for (const s of setup.services) server.add(s.definition, s.implementation);
   server.add(HealthDefinition, HealthServiceImpl(health));
   const serviceNames = setup.services.map((s) => (s.definition as { fullName?: string }).fullName ?? "");

@@ -1,0 +1,105 @@
+// The one server middleware of every service: request id, RED metrics and the per-call debug line,
+// domain error mapping and rich error details, in one frame. These were four stacked async-generator
+// middlewares, each adding generator steps and microtask hops to every call (docs/profiling.md).
+//
+// - `x-request-id` from the caller becomes the current request id while the call runs (AsyncLocalStorage),
+//   so every log line written while serving it names it;
+// - dzug_rpc_server_duration_seconds{service,method,code} and a debug log line per call;
+// - errors: platform/errors.ts' toServerError (DomainError -> status + ErrorInfo in the
+//   grpc-status-details-bin trailer, downstream failures keep their code, the rest is INTERNAL).
+import { type CallContext, ServerError, type ServerMiddleware, type ServerMiddlewareCall, Status } from "nice-grpc";
+import { RichServerError } from "nice-grpc-error-details";
+import type { Logger } from "pino";
+import type { Histogram, Registry } from "prom-client";
+import { setErrorDetailsTrailer, toServerError } from "./errors.ts";
+import { histogram } from "./metrics.ts";
+import { REQUEST_ID_HEADER, runWithRequestId } from "./request-context.ts";
+
+interface MethodMetrics {
+  /** `/dzug.user.v1.UserService/GetUser` -> `GetUser`, as the client-side metrics name it. */
+  name: string;
+  /** Label children by status code, made on first use (prom-client hashes a label object otherwise). */
+  byCode: Map<Status, Histogram.Internal<"service" | "method" | "code">>;
+}
+
+export function serverCallMiddleware(opts: { registry: Registry; service: string; logger: Logger }): ServerMiddleware {
+  const { service, logger } = opts;
+  const duration = histogram(opts.registry, {
+    name: "dzug_rpc_server_duration_seconds",
+    help: "Duration of gRPC calls handled by this process, by method and status code.",
+    labelNames: ["service", "method", "code"] as const,
+  });
+  const byPath = new Map<string, MethodMetrics>();
+  const metricsOf = (path: string): MethodMetrics => {
+    let m = byPath.get(path);
+    if (!m) {
+      m = { name: path.slice(path.lastIndexOf("/") + 1), byCode: new Map() };
+      byPath.set(path, m);
+    }
+    return m;
+  };
+  const done = (m: MethodMetrics, code: Status, start: number) => {
+    let child = m.byCode.get(code);
+    if (!child) {
+      child = duration.labels({ service, method: m.name, code: Status[code] });
+      m.byCode.set(code, child);
+    }
+    const seconds = (performance.now() - start) / 1000;
+    child.observe(seconds);
+    if (logger.isLevelEnabled("debug"))
+      logger.debug({ method: m.name, code: Status[code], ms: seconds * 1000 }, "rpc served");
+  };
+  /** The error to answer with, its trailer set; `code` for the metrics. */
+  const fail = async (err: unknown, path: string, context: CallContext) => {
+    const out = toServerError(err, path, context.signal.aborted, logger);
+    if (out instanceof RichServerError) await setErrorDetailsTrailer(out, context);
+    const code = out instanceof ServerError ? out.code : context.signal.aborted ? Status.CANCELLED : Status.UNKNOWN;
+    return { out, code };
+  };
+
+  async function serveUnary<Req, Res>(call: ServerMiddlewareCall<Req, Res>, context: CallContext, m: MethodMetrics) {
+    const start = performance.now();
+    let code: Status = Status.OK;
+    try {
+      const step = await call.next(call.request, context).next();
+      if (!step.done) throw new Error("a unary handler yielded a message");
+      return step.value;
+    } catch (err) {
+      const f = await fail(err, call.method.path, context);
+      code = f.code;
+      throw f.out;
+    } finally {
+      done(m, code, start);
+    }
+  }
+
+  return async function* serverCall<Req, Res>(call: ServerMiddlewareCall<Req, Res>, context: CallContext) {
+    const m = metricsOf(call.method.path);
+    const header = context.metadata.get(REQUEST_ID_HEADER);
+    const id = typeof header === "string" && header !== "" ? header : undefined;
+    if (!call.requestStream && !call.responseStream) {
+      // Unary (every dzug method): one await, the whole call inside the request id's store.
+      return id === undefined
+        ? await serveUnary(call, context, m)
+        : await runWithRequestId(id, () => serveUnary(call, context, m));
+    }
+    // Streaming (the health service's Watch): each step of the handler runs inside the store.
+    const start = performance.now();
+    let code: Status = Status.OK;
+    const inStore = <T>(fn: () => T): T => (id === undefined ? fn() : runWithRequestId(id, fn));
+    try {
+      const inner = inStore(() => call.next(call.request, context));
+      for (;;) {
+        const step = await inStore(() => inner.next());
+        if (step.done) return step.value;
+        yield step.value;
+      }
+    } catch (err) {
+      const f = await fail(err, call.method.path, context);
+      code = f.code;
+      throw f.out;
+    } finally {
+      done(m, code, start);
+    }
+  } as ServerMiddleware;
+}
