@@ -22,6 +22,7 @@ import {
   Status,
 } from "nice-grpc";
 import type { Logger } from "pino";
+import type { Histogram } from "prom-client";
 import { type Balancer, createBalancer, type StrategyName } from "./balancer.ts";
 import type { DiscoveryMetrics } from "./metrics.ts";
 import type { InstancePool, PoolEntry } from "./pool.ts";
@@ -104,16 +105,34 @@ export function createBalancedClient<Def extends CompatServiceDefinition>(
 ): Client<Def, DeadlineCallOptions> {
   const balancer: Balancer = createBalancer(opts.strategy);
   const factory = opts.middleware ? createClientFactory().use(opts.middleware) : createClientFactory();
-  const perInstance = new WeakMap<PoolEntry, Record<string, (...args: unknown[]) => unknown>>();
-  const clientFor = (e: PoolEntry) => {
+  const { service, pool, metrics: m, logger } = ctx;
+  /** Per instance: its nice-grpc client and its duration histogram children by method and code. */
+  interface PerInstance {
+    client: Record<string, (...args: unknown[]) => unknown>;
+    durations: Map<string, Histogram.Internal<"service" | "method" | "instance" | "code">>;
+  }
+  const perInstance = new WeakMap<PoolEntry, PerInstance>();
+  const stateOf = (e: PoolEntry): PerInstance => {
     let c = perInstance.get(e);
     if (!c) {
-      c = factory.create(definition, e.channel) as unknown as Record<string, (...args: unknown[]) => unknown>;
+      const client = factory.create(definition, e.channel) as unknown as PerInstance["client"];
+      c = { client, durations: new Map() };
       perInstance.set(e, c);
     }
     return c;
   };
-  const { service, pool, metrics: m, logger } = ctx;
+  const clientFor = (e: PoolEntry) => stateOf(e).client;
+  /** Observes one attempt; prom-client would hash the label object on every call otherwise. */
+  const observe = (e: PoolEntry, method: string, code: string, seconds: number) => {
+    const durations = stateOf(e).durations;
+    const key = code === "OK" ? method : `${method} ${code}`;
+    let child = durations.get(key);
+    if (!child) {
+      child = m.clientDuration.labels({ service, method, instance: e.record.id, code });
+      durations.set(key, child);
+    }
+    child.observe(seconds);
+  };
   const log = logger.child({ component: "balanced-client", service });
   const out: Record<string, unknown> = {};
 
@@ -187,10 +206,7 @@ export function createBalancedClient<Def extends CompatServiceDefinition>(
           clearTimeout(timer);
           callerSignal?.removeEventListener("abort", onCallerAbort);
           pool.release(entry);
-          m.clientDuration.observe(
-            { service, method: methodName, instance: entry.record.id, code },
-            (performance.now() - started) / 1000,
-          );
+          observe(entry, methodName, code, (performance.now() - started) / 1000);
         }
       }
       if (lastError === undefined) lastError = noInstance();

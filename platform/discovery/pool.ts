@@ -4,7 +4,8 @@
 import { type Channel, type ChannelOptions, connectivityState } from "@grpc/grpc-js";
 import { createChannel } from "nice-grpc";
 import type { Logger } from "pino";
-import type { Balancer } from "./balancer.ts";
+import type { Counter } from "prom-client";
+import type { Balancer, Candidate, Picker } from "./balancer.ts";
 import type { DiscoveryMetrics } from "./metrics.ts";
 import type { InstanceRecord } from "./record.ts";
 import type { ServiceWatcher } from "./watcher.ts";
@@ -15,7 +16,12 @@ export interface PoolEntry {
   inflight: number;
   picks: number;
   removed: boolean;
+  /** dzug_balancer_picks_total's child for this instance, per strategy (made at its first pick). */
+  readonly pickCounters: Map<string, Counter.Internal>;
 }
+
+const entryCandidate = (e: PoolEntry): Candidate => e.record;
+const NOTHING: ReadonlySet<string> = new Set();
 
 export const defaultChannelOptions: ChannelOptions = {
   // A killed instance is retried at most every 5 s instead of grpc-js' default up to 120 s.
@@ -29,6 +35,11 @@ export const defaultChannelOptions: ChannelOptions = {
   "grpc.max_receive_message_length": 64 * 1024 * 1024,
 };
 
+/** A channel in TRANSIENT_FAILURE (e.g. a killed-but-registered instance) is skipped while others work. */
+function failing(e: PoolEntry): boolean {
+  return e.channel.getConnectivityState(false) === connectivityState.TRANSIENT_FAILURE;
+}
+
 export function channelStateName(channel: Channel): string {
   return connectivityState[channel.getConnectivityState(false)] ?? "UNKNOWN";
 }
@@ -41,6 +52,8 @@ export class InstancePool {
   private readonly channelOptions: ChannelOptions;
   private entries = new Map<string, PoolEntry>();
   private list: PoolEntry[] = [];
+  /** Pickers over `list`, per balancer; dropped whenever the instance set (or a weight) changes. */
+  private pickers = new WeakMap<Balancer, Picker<PoolEntry>>();
   private closed = false;
   private readonly onChange = (records: InstanceRecord[]) => this.sync(records);
 
@@ -73,23 +86,29 @@ export class InstancePool {
   pick(balancer: Balancer, exclude: ReadonlySet<string>): PoolEntry | undefined {
     const all = this.list;
     if (all.length === 0) return undefined;
-    let healthy: PoolEntry[] | undefined;
-    for (const e of all) {
-      if (exclude.has(e.record.id)) continue;
-      if (e.channel.getConnectivityState(false) === connectivityState.TRANSIENT_FAILURE) continue;
-      if (healthy === undefined) healthy = [];
-      healthy.push(e);
+    let filter = exclude.size > 0;
+    for (let i = 0; i < all.length && !filter; i++) filter = failing(all[i] as PoolEntry);
+    let entry: PoolEntry | undefined;
+    if (!filter) {
+      // The common case: nothing tried yet, every channel usable. No allocation.
+      let picker = this.pickers.get(balancer);
+      if (!picker) {
+        picker = balancer.picker(all, entryCandidate);
+        this.pickers.set(balancer, picker);
+      }
+      entry = picker.pick(NOTHING);
+    } else {
+      const healthy = all.filter((e) => !exclude.has(e.record.id) && !failing(e));
+      entry = balancer.picker(healthy.length > 0 ? healthy : all, entryCandidate).pick(exclude);
     }
-    const from = healthy && healthy.length > 0 ? healthy : all;
-    const rec = balancer.pick(
-      from.map((e) => e.record),
-      exclude,
-    );
-    if (!rec) return undefined;
-    const entry = this.entries.get(rec.id);
     if (!entry) return undefined;
     entry.picks++;
-    this.m.picks.inc({ service: this.service, instance: rec.id, strategy: balancer.name });
+    let counter = entry.pickCounters.get(balancer.name);
+    if (!counter) {
+      counter = this.m.picks.labels({ service: this.service, instance: entry.record.id, strategy: balancer.name });
+      entry.pickCounters.set(balancer.name, counter);
+    }
+    counter.inc();
     return entry;
   }
 
@@ -114,7 +133,14 @@ export class InstancePool {
       }
       if (cur) this.retire(cur);
       const channel = createChannel(rec.address, undefined, this.channelOptions);
-      this.entries.set(rec.id, { record: rec, channel, inflight: 0, picks: cur?.picks ?? 0, removed: false });
+      this.entries.set(rec.id, {
+        record: rec,
+        channel,
+        inflight: 0,
+        picks: cur?.picks ?? 0,
+        removed: false,
+        pickCounters: new Map(),
+      });
       this.log.debug({ instance: rec.id, address: rec.address }, "channel opened");
     }
     for (const [id, e] of this.entries) {
@@ -124,6 +150,7 @@ export class InstancePool {
       }
     }
     this.list = [...this.entries.values()];
+    this.pickers = new WeakMap();
   }
 
   private retire(e: PoolEntry): void {
