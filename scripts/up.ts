@@ -1,5 +1,5 @@
-// `npm run up`: the whole system locally — etcd (data in .data/etcd), 2× user, 2× relation and
-// the gateway on http://localhost:8080, every process's logs prefixed with its name. Ctrl-C stops the
+// `npm run up`: the whole system locally — etcd (data in .data/etcd), 2× every service under
+// services/ (scripts/lib/services.ts) and the gateway on http://localhost:8080, every process's logs prefixed with its name. Ctrl-C stops the
 // services first (each revokes its lease, then drains), then etcd.
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { type LocalService, localServices } from "./lib/services.ts";
 import { ETCD, ensurePrerequisites } from "./prerequisites.ts";
 
 const root = join(import.meta.dirname, "..");
@@ -120,10 +121,10 @@ for (;;) {
 }
 
 const common = { DZUG_ETCD_ENDPOINTS: etcdUrl };
-const serviceEnv: Record<string, Record<string, string>> = {
-  user: { DZUG_AUTH_JWT_SECRET: jwtSecret },
-  relation: {},
-};
+const services = await localServices();
+// The JWT secret goes to the services whose configuration has an auth section (those that issue tokens).
+const serviceEnv = (svc: LocalService): Record<string, string> =>
+  svc.takesAuth ? { DZUG_AUTH_JWT_SECRET: jwtSecret } : {};
 const storage = {
   DZUG_DATABASE_URL: env.DZUG_DATABASE_URL ?? `sqlite:${join(dataDir, "dzug.db")}`,
   DZUG_DISCOVERY_ADVERTISE_HOST: "127.0.0.1",
@@ -131,12 +132,12 @@ const storage = {
 };
 const node = process.execPath;
 let slot = 0;
-for (const svc of ["user", "relation"]) {
+for (const svc of services) {
   for (let i = 1; i <= replicas; i++, slot++) {
-    start(`${svc}-${i}`, "app", node, [`services/${svc}/main.ts`], {
+    start(`${svc.name}-${i}`, "app", node, [`services/${svc.name}/main.ts`], {
       ...common,
       ...storage,
-      ...serviceEnv[svc],
+      ...serviceEnv(svc),
       DZUG_GRPC_PORT: String(ports.grpcBase + slot),
       DZUG_ADMIN_PORT: String(ports.adminBase + slot),
     });

@@ -20,16 +20,6 @@ export function isUniqueViolation(err: unknown): boolean {
   return false;
 }
 
-/** True for a CHECK constraint violation on either backend (PostgreSQL 23514, SQLite 275). */
-export function isCheckViolation(err: unknown): boolean {
-  if (pgCode(err) === "23514") return true;
-  if (typeof err === "object" && err !== null) {
-    const code = (err as { errcode?: unknown }).errcode;
-    if (code === 275) return true;
-  }
-  return false;
-}
-
 /**
  * True when a transaction failed only because of concurrency and can simply be run again:
  * PostgreSQL deadlock (40P01) or serialization failure (40001); SQLite busy/locked after the driver's

@@ -6,7 +6,13 @@ import { isTransientTransactionError } from "./errors.ts";
 import { NodeSqliteAdapter, NodeSqliteDialect } from "./sqlite.ts";
 
 export type { Kysely, Migration } from "kysely";
-export { isCheckViolation, isTransientTransactionError, isUniqueViolation } from "./errors.ts";
+export { isTransientTransactionError, isUniqueViolation } from "./errors.ts";
+
+/**
+ * Ids per `IN (…)` list of one query: well under SQLite's bound-parameter limit and PostgreSQL's, and
+ * small enough that a query over a long list is several short ones.
+ */
+export const IN_LIST_CHUNK = 500;
 
 export type DatabaseDialect = "sqlite" | "postgres";
 

@@ -1,7 +1,7 @@
 // The relation service's tables: the follow graph (`follows`) and denormalised counts (`follow_counts`).
 // Counts change only in the same transaction as the relation row they count, so they never drift.
 import type { Generated, Kysely } from "kysely";
-import { inTransaction } from "../../platform/storage/index.ts";
+import { IN_LIST_CHUNK, inTransaction } from "../../platform/storage/index.ts";
 
 export interface FollowsTable {
   /** Insertion sequence: strictly orders relations, newest = highest. */
@@ -54,9 +54,6 @@ export class NotFollowingError extends Error {
     this.followeeId = followeeId;
   }
 }
-
-/** Ids per `IN (…)` list: well below SQLite's and PostgreSQL's bound-parameter limits. */
-const CHUNK = 500;
 
 type CountColumn = "follow_count" | "follower_count";
 
@@ -189,8 +186,8 @@ export class RelationStore {
     const unique = [...new Set(userIds)];
     const counts = new Map<number, { follow: number; follower: number }>();
     const followed = new Set<number>();
-    for (let i = 0; i < unique.length; i += CHUNK) {
-      const chunk = unique.slice(i, i + CHUNK);
+    for (let i = 0; i < unique.length; i += IN_LIST_CHUNK) {
+      const chunk = unique.slice(i, i + IN_LIST_CHUNK);
       const rows = await this.#db
         .selectFrom("follow_counts")
         .select(["user_id", "follow_count", "follower_count"])

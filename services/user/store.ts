@@ -1,7 +1,7 @@
 // The user service's table: accounts and profiles. Password hashing happens in the service (argon2id);
 // this stores the resulting string as it is.
 import type { Generated, Kysely } from "kysely";
-import { isUniqueViolation } from "../../platform/storage/index.ts";
+import { IN_LIST_CHUNK, isUniqueViolation } from "../../platform/storage/index.ts";
 
 export interface UsersTable {
   id: Generated<number>;
@@ -43,9 +43,6 @@ export class UsernameTakenError extends Error {
     this.username = username;
   }
 }
-
-/** Ids per `IN (…)` list: well below SQLite's and PostgreSQL's bound-parameter limits. */
-const CHUNK = 500;
 
 const COLUMNS = [
   "id",
@@ -114,8 +111,8 @@ export class UserStore {
   async getByIds(ids: readonly number[]): Promise<UserRow[]> {
     const unique = [...new Set(ids)];
     const found = new Map<number, UserRow>();
-    for (let i = 0; i < unique.length; i += CHUNK) {
-      const chunk = unique.slice(i, i + CHUNK);
+    for (let i = 0; i < unique.length; i += IN_LIST_CHUNK) {
+      const chunk = unique.slice(i, i + IN_LIST_CHUNK);
       const rows = await this.#db.selectFrom("users").select(COLUMNS).where("id", "in", chunk).execute();
       for (const r of rows) found.set(Number(r.id), toRow(r));
     }
