@@ -3,7 +3,7 @@
 // middlewares, each adding generator steps and microtask hops to every call (docs/profiling.md).
 //
 // - `x-request-id` from the caller becomes the current request id while the call runs (AsyncLocalStorage),
-//   so every log line written while serving it names it;
+//   so every log line written while serving it names it; the caller's deadline becomes the current one;
 // - dzug_rpc_server_duration_seconds{service,method,code} and a debug log line per call;
 // - errors: platform/errors.ts' toServerError (DomainError -> status + ErrorInfo in the
 //   grpc-status-details-bin trailer, downstream failures keep their code, the rest is INTERNAL).
@@ -11,6 +11,7 @@ import { type CallContext, ServerError, type ServerMiddleware, type ServerMiddle
 import { RichServerError } from "nice-grpc-error-details";
 import type { Logger } from "pino";
 import type { Histogram, Registry } from "prom-client";
+import { callDeadline, runWithDeadline } from "./deadline.ts";
 import { setErrorDetailsTrailer, toServerError } from "./errors.ts";
 import { histogram } from "./metrics.ts";
 import { REQUEST_ID_HEADER, runWithRequestId } from "./request-context.ts";
@@ -78,10 +79,12 @@ export function serverCallMiddleware(opts: { registry: Registry; service: string
     const header = context.metadata.get(REQUEST_ID_HEADER);
     const id = typeof header === "string" && header !== "" ? header : undefined;
     if (!call.requestStream && !call.responseStream) {
-      // Unary (every dzug method): one await, the whole call inside the request id's store.
-      return id === undefined
-        ? await serveUnary(call, context, m)
-        : await runWithRequestId(id, () => serveUnary(call, context, m));
+      // Unary (every dzug method): one await, the whole call inside the request id's store and under
+      // the caller's deadline (the calls the handler makes inherit what is left of it).
+      const deadline = callDeadline(context.metadata);
+      const serve = () =>
+        id === undefined ? serveUnary(call, context, m) : runWithRequestId(id, () => serveUnary(call, context, m));
+      return deadline === undefined ? await serve() : await runWithDeadline(deadline, serve);
     }
     // Streaming (the health service's Watch): each step of the handler runs inside the store.
     const start = performance.now();

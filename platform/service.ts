@@ -8,6 +8,7 @@ import type { z } from "zod";
 import { type AdminServer, startAdminServer } from "./admin-server.ts";
 import { loadConfig } from "./config.ts";
 import type { ServiceBaseConfig } from "./config-schema.ts";
+import { deadlineServerInterceptor } from "./deadline.ts";
 import { type Discovery, Registrar } from "./discovery/index.ts";
 import type { Logger } from "./logger.ts";
 import { delay, drainWithin, once, runMain, startRuntime, VERSION } from "./runtime.ts";
@@ -89,8 +90,10 @@ export async function startService<S extends z.ZodObject>(
 
   const health = HealthState();
   // Spans only when tracing is on: the middleware costs ~1-2 % of a call even with a no-op tracer.
-  const server = (runtime.tracing.enabled ? createServer().use(openTelemetryServerMiddleware()) : createServer())
-    // Request id, metrics, error mapping and details in one middleware (platform/server-call.ts).
+  // The deadline interceptor exposes the caller's grpc-timeout to the call middleware (platform/deadline.ts).
+  const grpcServer = createServer({ interceptors: [deadlineServerInterceptor] });
+  const server = (runtime.tracing.enabled ? grpcServer.use(openTelemetryServerMiddleware()) : grpcServer)
+    // Request id, deadline, metrics, error mapping and details in one middleware (platform/server-call.ts).
     .use(serverCallMiddleware({ registry: metrics, service: spec.name, logger }));
   for (const s of setup.services) server.add(s.definition, s.implementation);
   server.add(HealthDefinition, HealthServiceImpl(health));

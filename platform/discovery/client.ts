@@ -23,6 +23,7 @@ import {
 } from "nice-grpc";
 import type { Logger } from "pino";
 import type { Histogram } from "prom-client";
+import { currentDeadline, runWithDeadline } from "../deadline.ts";
 import { type Balancer, createBalancer, type StrategyName } from "./balancer.ts";
 import type { DiscoveryMetrics } from "./metrics.ts";
 import type { InstancePool, PoolEntry } from "./pool.ts";
@@ -43,11 +44,19 @@ export interface DeadlineCallOptions {
   deadline?: Date | number;
 }
 
-/** The absolute time (epoch ms) a call given `deadline` must end by, at the latest `defaultMs` from now. */
-export function deadlineAt(deadline: Date | number | undefined, defaultMs: number, now = Date.now()): number {
-  const byDefault = now + defaultMs;
-  if (deadline === undefined) return byDefault;
-  return Math.min(byDefault, deadline instanceof Date ? deadline.getTime() : now + deadline);
+/**
+ * The absolute time (epoch ms) a call given `deadline` must end by: at the latest `defaultMs` from now,
+ * and never after the deadline of the call being served (`inherited`, platform/deadline.ts).
+ */
+export function deadlineAt(
+  deadline: Date | number | undefined,
+  defaultMs: number,
+  now = Date.now(),
+  inherited = currentDeadline(),
+): number {
+  let at = now + defaultMs;
+  if (deadline !== undefined) at = Math.min(at, deadline instanceof Date ? deadline.getTime() : now + deadline);
+  return inherited === undefined ? at : Math.min(at, inherited);
 }
 
 export const NOT_SENT_DETAILS = [
@@ -175,10 +184,9 @@ export function createBalancedClient<Def extends CompatServiceDefinition>(
         let code = "OK";
         pool.acquire(entry);
         try {
-          return await (clientFor(entry)[key] as (r: unknown, o: CallOptions) => Promise<unknown>)(request, {
-            ...rest,
-            signal: ctl.signal,
-          });
+          // grpc-js sends the deadline as grpc-timeout (the pool's channels are deadline channels).
+          const call = clientFor(entry)[key] as (r: unknown, o: CallOptions) => Promise<unknown>;
+          return await runWithDeadline(endBy, () => call(request, { ...rest, signal: ctl.signal }));
         } catch (err) {
           if (timedOut) {
             code = "DEADLINE_EXCEEDED";

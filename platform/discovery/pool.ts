@@ -5,6 +5,7 @@ import { type Channel, type ChannelOptions, connectivityState } from "@grpc/grpc
 import { createChannel } from "nice-grpc";
 import type { Logger } from "pino";
 import type { Counter } from "prom-client";
+import { deadlineChannel } from "../deadline.ts";
 import type { Balancer, Candidate, Picker } from "./balancer.ts";
 import type { DiscoveryMetrics } from "./metrics.ts";
 import type { InstanceRecord } from "./record.ts";
@@ -132,7 +133,8 @@ export class InstancePool {
         continue;
       }
       if (cur) this.retire(cur);
-      const channel = createChannel(rec.address, undefined, this.channelOptions);
+      // deadlineChannel: calls carry the current deadline as grpc-timeout (platform/deadline.ts).
+      const channel = deadlineChannel(createChannel(rec.address, undefined, this.channelOptions));
       this.entries.set(rec.id, {
         record: rec,
         channel,

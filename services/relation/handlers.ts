@@ -65,7 +65,7 @@ export function relationService(deps: {
 
   /** Profiles of `userId` (must exist) and `ids`, with stats seen by `viewerId`, in the order of `ids`. */
   async function hydrate(userId: number, ids: number[], viewerId: number, signal: AbortSignal): Promise<RelatedUser[]> {
-    const [byId, stats] = await Promise.all([profilesOf([userId, ...ids], signal), store.stats(viewerId, ids)]);
+    const [byId, stats] = await Promise.all([profilesOf([userId, ...ids], signal), store.stats(viewerId, ids, signal)]);
     if (!byId.has(userId)) throw userNotFound();
     const statsById = new Map(stats.map((s) => [s.userId, s]));
     const out: RelatedUser[] = [];
@@ -84,6 +84,7 @@ export function relationService(deps: {
       if (followerId === followeeId)
         throw new DomainError(Status.INVALID_ARGUMENT, Reason.FOLLOW_SELF, "you cannot follow yourself");
       await assertUserExists(followeeId, ctx.signal);
+      ctx.signal.throwIfAborted(); // the caller gave up: change nothing
       try {
         await store.follow(followerId, followeeId);
       } catch (err) {
@@ -94,11 +95,12 @@ export function relationService(deps: {
       return {};
     },
 
-    async unfollow({ followerId, followeeId }) {
+    async unfollow({ followerId, followeeId }, ctx) {
       checkId(followerId, "follower_id");
       checkId(followeeId, "followee_id");
       if (followerId === followeeId)
         throw new DomainError(Status.INVALID_ARGUMENT, Reason.FOLLOW_SELF, "you cannot unfollow yourself");
+      ctx.signal.throwIfAborted();
       try {
         await store.unfollow(followerId, followeeId);
       } catch (err) {
@@ -134,11 +136,11 @@ export function relationService(deps: {
       return { friends };
     },
 
-    async getRelationStats({ viewerId, userIds }) {
+    async getRelationStats({ viewerId, userIds }, ctx) {
       checkViewer(viewerId);
       if (userIds.length > STATS_MAX) throw invalid(`at most ${STATS_MAX} user_ids per call`);
       for (const id of userIds) checkId(id, "user_ids");
-      const stats = await store.stats(viewerId, userIds);
+      const stats = await store.stats(viewerId, userIds, ctx.signal);
       const byId = new Map(stats.map((s) => [s.userId, s]));
       return { stats: userIds.map((id) => toStats(id, byId.get(id))) };
     },

@@ -182,11 +182,12 @@ export class RelationStore {
    * Counts of each user in `userIds` (0 for users nobody follows and who follow nobody) and whether
    * `viewerId` follows them; one entry per id asked, in the order asked.
    */
-  async stats(viewerId: number, userIds: readonly number[]): Promise<RelationStatsRow[]> {
+  async stats(viewerId: number, userIds: readonly number[], signal?: AbortSignal): Promise<RelationStatsRow[]> {
     const unique = [...new Set(userIds)];
     const counts = new Map<number, { follow: number; follower: number }>();
     const followed = new Set<number>();
     for (let i = 0; i < unique.length; i += IN_LIST_CHUNK) {
+      signal?.throwIfAborted(); // no further chunk for a caller that gave up
       const chunk = unique.slice(i, i + IN_LIST_CHUNK);
       const rows = await this.#db
         .selectFrom("follow_counts")

@@ -66,7 +66,7 @@ export function userService(deps: {
       checkCredentials(username, password);
       const hash = await hashed(() => hashPassword(password), ctx.signal);
       try {
-        const userId = await store.create(normalizeUsername(username), hash);
+        const userId = await store.create(normalizeUsername(username), hash, ctx.signal);
         return { userId, token: await tokens.issue(userId) };
       } catch (err) {
         if (err instanceof UsernameTakenError)
@@ -92,10 +92,10 @@ export function userService(deps: {
       return { user: toProfile(row) };
     },
 
-    async getUsers({ ids }) {
+    async getUsers({ ids }, { signal }) {
       if (ids.length > GET_USERS_MAX) throw invalid(`at most ${GET_USERS_MAX} ids per call`);
       for (const id of ids) checkId(id, "ids");
-      const rows = await store.getByIds(ids);
+      const rows = await store.getByIds(ids, signal);
       return { users: rows.map(toProfile) };
     },
 

@@ -81,8 +81,12 @@ export class UserStore {
     this.#db = db;
   }
 
-  /** Inserts a user and returns its id; throws UsernameTakenError (nothing changed) when the name exists. */
-  async create(username: string, passwordHash: string): Promise<number> {
+  /**
+   * Inserts a user and returns its id; throws UsernameTakenError (nothing changed) when the name exists.
+   * Nothing is written once `signal` aborted (the caller gave up: it must not find an account made).
+   */
+  async create(username: string, passwordHash: string, signal?: AbortSignal): Promise<number> {
+    signal?.throwIfAborted();
     try {
       const row = await this.#db
         .insertInto("users")
@@ -108,10 +112,11 @@ export class UserStore {
   }
 
   /** The users among `ids` that exist, in the order asked (a repeated id appears each time it is asked). */
-  async getByIds(ids: readonly number[]): Promise<UserRow[]> {
+  async getByIds(ids: readonly number[], signal?: AbortSignal): Promise<UserRow[]> {
     const unique = [...new Set(ids)];
     const found = new Map<number, UserRow>();
     for (let i = 0; i < unique.length; i += IN_LIST_CHUNK) {
+      signal?.throwIfAborted(); // no further chunk for a caller that gave up
       const chunk = unique.slice(i, i + IN_LIST_CHUNK);
       const rows = await this.#db.selectFrom("users").select(COLUMNS).where("id", "in", chunk).execute();
       for (const r of rows) found.set(Number(r.id), toRow(r));
