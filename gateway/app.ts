@@ -5,7 +5,7 @@
 // Hot path: no etcd reads, no channel creation, no sync I/O. Per request: the entry middleware
 // (request id, RED metrics), helmet's headers, the route's body parsers (only when a body is
 // present), zod validation, the RPCs, JSON out.
-import express, { type Express, type RequestHandler } from "express";
+import express, { type Express, type RequestHandler, type Response } from "express";
 import { Metadata } from "nice-grpc";
 import { REQUEST_ID_HEADER } from "../platform/request-context.ts";
 import type { GatewayDeps } from "./deps.ts";
@@ -58,7 +58,10 @@ function mountRoute(app: Express, route: Route, deps: GatewayDeps, parsers: Requ
     const p = new Params(req);
     const params = parseParams(route.params, p);
     const viewer = route.auth ? await deps.tokens.verify(tokenOf(req, p)) : 0;
-    const opts = { metadata: Metadata({ [REQUEST_ID_HEADER]: locals(res).requestId ?? "" }) };
+    const opts = {
+      metadata: Metadata({ [REQUEST_ID_HEADER]: locals(res).requestId ?? "" }),
+      signal: abortedOnDisconnect(res),
+    };
     const username = route.limit === "login" ? String(params.username) : undefined;
     if (limits && username !== undefined) limits.beforeLogin(req, username);
     let result: Record<string, unknown>;
@@ -75,6 +78,18 @@ function mountRoute(app: Express, route: Route, deps: GatewayDeps, parsers: Requ
     .all(tagRoute(route.path, route.failureExtra))
     [route.method](...(limits ? [limits.addressLimit(route.limit)] : []), ...parsers, run)
     .all(methodNotAllowed(route.method === "get" ? "GET, HEAD" : "POST"));
+}
+
+/**
+ * A signal that aborts when the HTTP client goes away before its answer was sent: the request's RPCs
+ * are cancelled (grpc-js sends RST_STREAM, the servers' call signals abort) instead of running on.
+ */
+function abortedOnDisconnect(res: Response): AbortSignal {
+  const ctl = new AbortController();
+  res.once("close", () => {
+    if (!res.writableFinished) ctl.abort(new Error("the HTTP client disconnected"));
+  });
+  return ctl.signal;
 }
 
 function serveOpenApi(app: Express): void {

@@ -19,6 +19,11 @@ export function errorHandler(logger: Logger, bodyLimitBytes: number): ErrorReque
       f = INTERNAL;
     }
     const l = locals(res);
+    if (!res.headersSent && req.socket.destroyed) {
+      // The client went away (its RPCs were cancelled): nobody to answer, nothing to alarm about.
+      logger.debug({ req_id: l.requestId, route: l.route ?? "unmatched", err: errText(err) }, "client disconnected");
+      return;
+    }
     const log = {
       req_id: l.requestId,
       route: l.route ?? "unmatched",

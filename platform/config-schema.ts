@@ -98,6 +98,10 @@ export const databaseSection = z
       .string()
       .regex(/^(sqlite:|postgres(ql)?:\/\/)/, "must be sqlite:<path> or postgres://user:pass@host:port/db")
       .default("sqlite:.data/dzug.db"),
+    /** PostgreSQL: a new connection that takes longer fails (the pool does not wait on a dead server). */
+    connectTimeoutMs: z.number().int().min(1).default(3_000),
+    /** PostgreSQL: the server cancels a statement running longer; the client gives up 1 s after that. */
+    statementTimeoutMs: z.number().int().min(1).default(5_000),
   })
   .prefault({});
 

@@ -35,6 +35,10 @@ export interface OpenDatabaseOptions {
   poolMax?: number;
   /** SQLite: how long to wait for another connection's write lock (default 5000 ms). */
   busyTimeoutMs?: number;
+  /** PostgreSQL: connection timeout (config database.connectTimeoutMs; default 3000 ms). */
+  connectTimeoutMs?: number;
+  /** PostgreSQL: statement timeout (config database.statementTimeoutMs; default 5000 ms). */
+  statementTimeoutMs?: number;
 }
 
 export interface Database<DB> {
@@ -105,7 +109,17 @@ export async function openDatabase<DB>(opts: OpenDatabaseOptions): Promise<Datab
       ...(opts.busyTimeoutMs !== undefined ? { busyTimeoutMs: opts.busyTimeoutMs } : {}),
     });
   } else {
-    const pool = new pg.Pool({ connectionString: parsed.target, max: opts.poolMax ?? 10, types: pgTypes });
+    const statementTimeoutMs = opts.statementTimeoutMs ?? 5_000;
+    const pool = new pg.Pool({
+      connectionString: parsed.target,
+      max: opts.poolMax ?? 10,
+      types: pgTypes,
+      // Without these a database that stops answering holds every call until the caller's deadline.
+      connectionTimeoutMillis: opts.connectTimeoutMs ?? 3_000,
+      statement_timeout: statementTimeoutMs,
+      // The server cannot cancel a statement when it is unreachable: the client gives up too.
+      query_timeout: statementTimeoutMs + 1_000,
+    });
     // An idle client losing its server connection emits on the pool; without a listener that crashes.
     pool.on("error", (err) => opts.logger.warn({ err }, "postgres pool client error"));
     dialect = new PostgresDialect({ pool });

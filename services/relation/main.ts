@@ -15,6 +15,8 @@ await runServiceMain({
   async setup({ config, logger, discovery }) {
     const database = await openDatabase<RelationTables>({
       url: config.database.url,
+      connectTimeoutMs: config.database.connectTimeoutMs,
+      statementTimeoutMs: config.database.statementTimeoutMs,
       logger,
       migrations: relationMigrations,
       migrationTable: RELATION_MIGRATION_TABLE,

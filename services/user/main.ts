@@ -16,6 +16,8 @@ await runServiceMain({
   async setup({ config, logger }) {
     const database = await openDatabase<UserTables>({
       url: config.database.url,
+      connectTimeoutMs: config.database.connectTimeoutMs,
+      statementTimeoutMs: config.database.statementTimeoutMs,
       logger,
       migrations: userMigrations,
       migrationTable: USER_MIGRATION_TABLE,

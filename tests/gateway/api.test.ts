@@ -616,3 +616,45 @@ describe("methods and paths", () => {
     assert.ok(r.headers.get("x-frame-options"));
   });
 });
+
+describe("client disconnect", () => {
+  test("an HTTP client that goes away cancels the request's RPCs; no error is logged", async () => {
+    let entered!: () => void;
+    const inLogin = new Promise<void>((r) => {
+      entered = r;
+    });
+    let aborted: Promise<boolean> | undefined;
+    t.world.beforeLogin = (signal) => {
+      aborted = new Promise((resolve) => {
+        if (!signal) return resolve(false);
+        const timer = setTimeout(() => resolve(false), 5_000);
+        signal.addEventListener("abort", () => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+      });
+      entered();
+      return aborted.then(() => signal?.throwIfAborted()); // as a real client rejects
+    };
+    const logsBefore = t.logs.length;
+    try {
+      const ctl = new AbortController();
+      const req = fetch(`${t.url}/douyin/user/login/?username=alice&password=secret123`, {
+        method: "POST",
+        signal: ctl.signal,
+      }).catch((err: unknown) => err);
+      await inLogin;
+      ctl.abort();
+      await req;
+      assert.equal(await aborted, true, "the login RPC's signal aborted when the client went away");
+      const mine = () => t.logs.slice(logsBefore);
+      const logged = () => mine().filter((l) => l.includes("client disconnected")).length;
+      const deadline = Date.now() + 5_000;
+      while (logged() === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(logged(), 1, "the disconnect is logged once, at debug");
+      assert.equal(mine().filter((l) => l.includes('"request failed')).length, 0, "not as a failure");
+    } finally {
+      t.world.beforeLogin = undefined;
+    }
+  });
+});

@@ -46,6 +46,8 @@ export class FakeWorld {
   messages = new Map<string, { text: string; from: number }>();
   nextId = 1;
   calls: Array<{ method: string; request: unknown; metadata?: unknown; spanId?: string; traceId?: string }> = [];
+  /** When set, login waits for it (given the call's signal) before answering. */
+  beforeLogin?: (signal: AbortSignal | undefined) => Promise<void>;
   /** When set, every call of that method throws it. */
   failNext = new Map<string, Error>();
 
@@ -111,6 +113,7 @@ export class FakeWorld {
       },
       login: async (req: { username?: string; password?: string }, o?: never) => {
         this.record("login", req, o);
+        await this.beforeLogin?.((o as { signal?: AbortSignal } | undefined)?.signal);
         const u = [...this.users.values()].find((x) => x.name === req.username);
         if (!u) throw fail("user.v1.UserService/Login", Status.UNAUTHENTICATED, "INVALID_CREDENTIALS", "no such user");
         if (u.password !== req.password)
