@@ -41,7 +41,8 @@ function portInUse(port: number): Promise<boolean> {
 }
 
 const needed = [ports.etcd, ports.etcdPeer, ports.http];
-for (let i = 0; i < 2 * replicas; i++) needed.push(ports.grpcBase + i, ports.adminBase + i);
+const services = await localServices();
+for (let i = 0; i < services.length * replicas; i++) needed.push(ports.grpcBase + i, ports.adminBase + i);
 for (const p of needed) {
   if (await portInUse(p)) {
     console.error(
@@ -121,7 +122,6 @@ for (;;) {
 }
 
 const common = { DZUG_ETCD_ENDPOINTS: etcdUrl };
-const services = await localServices();
 // The JWT secret goes to the services whose configuration has an auth section (those that issue tokens).
 const serviceEnv = (svc: LocalService): Record<string, string> =>
   svc.takesAuth ? { DZUG_AUTH_JWT_SECRET: jwtSecret } : {};

@@ -6,6 +6,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
+import { localServices } from "../../scripts/lib/services.ts";
 import {
   CHART,
   documentedEnvNames,
@@ -24,7 +25,9 @@ import {
 const cases = valuesCases();
 const rendered = new Map<string, K8sObject[]>();
 const ARCH = readFileSync(join(REPO_ROOT, "docs", "architecture.md"), "utf8");
-const WORKLOADS = ["user", "relation", "gateway"] as const;
+const SERVICES = await localServices();
+const SERVICE_NAMES = SERVICES.map((s) => s.name);
+const WORKLOADS = [...SERVICE_NAMES, "gateway"];
 
 before(async () => {
   await Promise.all(cases.map(async (c) => rendered.set(c.name, await render(c.args))));
@@ -177,7 +180,8 @@ describe("PostgreSQL and secrets", () => {
       const objs = objects(name);
       for (const w of WORKLOADS) {
         const env = envOf(find(objs, "Deployment", `dzug-${w}`).spec.template.spec.containers[0]);
-        if (w === "relation") assert.ok(!env.has("DZUG_AUTH_JWT_SECRET"));
+        if (w !== "gateway" && !SERVICES.find((s) => s.name === w)?.takesAuth)
+          assert.ok(!env.has("DZUG_AUTH_JWT_SECRET"), w);
         else assert.deepEqual(env.get("DZUG_AUTH_JWT_SECRET").valueFrom.secretKeyRef, expected);
       }
     }
@@ -251,7 +255,7 @@ describe("user, relation, gateway Deployments", () => {
 describe("NetworkPolicy", () => {
   test("etcd, PostgreSQL and the gRPC services admit only release pods (plus metrics scrapers)", () => {
     const full = objects("full-values.yaml");
-    for (const name of ["dzug-etcd", "dzug-user", "dzug-relation"]) {
+    for (const name of ["dzug-etcd", ...SERVICE_NAMES.map((s) => `dzug-${s}`)]) {
       const np = find(full, "NetworkPolicy", name);
       const first = np.spec.ingress[0];
       assert.deepEqual(first.from, [{ podSelector: { matchLabels: { "app.kubernetes.io/instance": "dzug" } } }]);
@@ -259,6 +263,16 @@ describe("NetworkPolicy", () => {
       assert.deepEqual(scrape.ports, [{ port: "metrics", protocol: "TCP" }]);
     }
     assert.ok(!objects("default").some((o) => o.kind === "NetworkPolicy"));
+  });
+});
+
+describe("the service list", () => {
+  test("the chart's (templates/_services.tpl) holds every folder of services/, and each has a workload", async () => {
+    const tpl = readFileSync(join(CHART, "templates", "_services.tpl"), "utf8");
+    const list = /define "dzug\.grpcServices" -}}\s*(\[[^\]]*\])/.exec(tpl)?.[1];
+    assert.ok(list, "_services.tpl defines dzug.grpcServices as a JSON array");
+    assert.deepEqual(JSON.parse(list).toSorted(), SERVICE_NAMES.toSorted());
+    for (const c of cases) for (const s of SERVICE_NAMES) find(objects(c.name), "Deployment", `dzug-${s}`);
   });
 });
 
@@ -288,6 +302,7 @@ describe("values.schema.json", () => {
       if (s.items) walk(s.items, `${path}[]`);
     };
     walk(schema, "");
+    for (const [k, v] of Object.entries(schema.definitions ?? {})) walk(v, `#/definitions/${k}`);
     assert.deepEqual(loose, []);
   });
 });
@@ -303,8 +318,8 @@ describe("helm tests and NOTES", () => {
     const grpc = byName.get("dzug-test-grpc-health");
     assert.ok(grpc);
     assert.deepEqual(
-      grpc.spec.containers.map((c: any) => c.args[0]),
-      ["-addr=dzug-user:50051", "-addr=dzug-relation:50051"],
+      grpc.spec.containers.map((c: any) => c.args[0]).toSorted(),
+      SERVICE_NAMES.map((s) => `-addr=dzug-${s}:50051`).toSorted(),
     );
     for (const c of grpc.spec.containers) assert.match(c.image, /:v\d+\.\d+\.\d+$/);
     const etcd = byName.get("dzug-test-etcd");

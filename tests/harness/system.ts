@@ -4,6 +4,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, type WriteStream } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { localServices } from "../../scripts/lib/services.ts";
 import { EtcdProcess } from "./etcd.ts";
 import { assertDocumentedAnswer } from "./openapi.ts";
 import { freePort } from "./ports.ts";
@@ -13,7 +14,10 @@ const root = join(import.meta.dirname, "../..");
 
 export const TEST_JWT_SECRET = "test-secret-test-secret-test-secret-0123456789";
 
-export type ServiceName = "user" | "relation";
+/** A folder under services/ with a main.ts (scripts/lib/services.ts). */
+export type ServiceName = string;
+const SERVICES = await localServices();
+const takesAuth = new Set(SERVICES.filter((s) => s.takesAuth).map((s) => s.name));
 
 export class ProcessHandle {
   readonly name: string;
@@ -82,8 +86,12 @@ export class ServiceInstance extends ProcessHandle {
 }
 
 export interface SystemOptions {
+  /** Instances of the user service (default 2). */
   users?: number;
+  /** Instances of the relation service (default 2). */
   relations?: number;
+  /** Instances of any service (by folder name under services/); default 2 for user and relation, 1 for the others. */
+  replicas?: Partial<Record<ServiceName, number>>;
   gateway?: boolean;
   databaseUrl?: string;
   /** Extra environment for every process (e.g. a short lease TTL, OTEL_* variables). */
@@ -127,14 +135,11 @@ export class DzugSystem {
     const etcd = await EtcdProcess.start();
     const system = new DzugSystem(etcd, dir, opts);
     try {
-      // One instance first so that migrations run once, then the rest in parallel.
-      const users = opts.users ?? 2;
-      const relations = opts.relations ?? 2;
-      if (users > 0) await system.addInstance("user");
-      await Promise.all([
-        ...Array.from({ length: Math.max(0, users - 1) }, () => system.addInstance("user")),
-        ...Array.from({ length: relations }, () => system.addInstance("relation")),
-      ]);
+      // The first service's first instance alone (its migrations run once), then the rest in parallel.
+      const counts = SERVICES.map(({ name: svc }) => [svc, replicasOf(svc, opts)] as const).filter(([, n]) => n > 0);
+      const [first, ...rest] = counts.flatMap(([svc, n]) => Array.from({ length: n }, () => svc));
+      if (first) await system.addInstance(first);
+      await Promise.all(rest.map((svc) => system.addInstance(svc)));
       if (opts.gateway ?? true) await system.startGateway();
     } catch (err) {
       await system.destroy();
@@ -167,7 +172,7 @@ export class DzugSystem {
       DZUG_ADMIN_PORT: String(ports.admin),
       DZUG_DISCOVERY_ADVERTISE_HOST: "127.0.0.1",
       DZUG_DATABASE_URL: this.databaseUrl,
-      ...(service === "user" ? { DZUG_AUTH_JWT_SECRET: TEST_JWT_SECRET } : {}),
+      ...(takesAuth.has(service) ? { DZUG_AUTH_JWT_SECRET: TEST_JWT_SECRET } : {}),
       ...extraEnv,
     };
     const inst = new ServiceInstance(service, name, ports, env, this.dir);
@@ -218,6 +223,11 @@ export class DzugSystem {
     await this.etcd.destroy();
     if (!process.env.DZUG_KEEP_TEST_LOGS) rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+function replicasOf(svc: ServiceName, opts: SystemOptions): number {
+  const legacy = svc === "user" ? opts.users : svc === "relation" ? opts.relations : undefined;
+  return opts.replicas?.[svc] ?? legacy ?? (svc === "user" || svc === "relation" ? 2 : 1);
 }
 
 /** Calls the gateway and returns status + parsed JSON body. */

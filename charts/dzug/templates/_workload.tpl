@@ -1,6 +1,6 @@
 {{/*
 Deployment, Service, PodDisruptionBudget and HorizontalPodAutoscaler of one dzug process.
-Call with (dict "ctx" $ "component" "user"|"relation"|"gateway").
+Call with (dict "ctx" $ "component" <a name of dzug.grpcServices or "gateway">).
 */}}
 {{- define "dzug.workload" -}}
 {{- $ctx := .ctx -}}
