@@ -4,5 +4,5 @@ The gRPC services of the chart, listed once: every folder of services/ with a ma
 Use: include "dzug.grpcServices" $ | fromJsonArray
 */}}
 {{- define "dzug.grpcServices" -}}
-["user", "relation"]
+["user", "relation", "message"]
 {{- end -}}
