@@ -54,7 +54,9 @@ export function startRuntime(opts: {
     prefix: config.discovery.prefix,
     logger,
     metrics,
-    defaults: { ...config.balancer, middleware: defaultClientMiddleware(tracing.enabled) },
+    // Tracing off: no middleware, so balanced clients take their flat path, which sends the request id
+    // and decodes error details itself (platform/discovery/unary-call.ts).
+    defaults: { ...config.balancer, middleware: tracing.enabled ? defaultClientMiddleware(true) : undefined },
   });
   const attempt = async (what: string, fn: () => unknown) => {
     try {

@@ -11,6 +11,7 @@
 //   method's idempotencyLevel is NO_SIDE_EFFECTS or IDEMPOTENT.
 // A retry goes to an instance not tried yet for this call; when none is left, the last error is thrown.
 import { createRequire } from "node:module";
+import type { Client as GrpcClient } from "@grpc/grpc-js";
 import {
   type CallOptions,
   type Client,
@@ -27,6 +28,7 @@ import { currentDeadline, runWithDeadline } from "../deadline.ts";
 import { type Balancer, createBalancer, type StrategyName } from "./balancer.ts";
 import type { DiscoveryMetrics } from "./metrics.ts";
 import type { InstancePool, PoolEntry } from "./pool.ts";
+import { rawClient, unaryCall } from "./unary-call.ts";
 
 export interface ClientOptions {
   strategy?: StrategyName;
@@ -115,9 +117,13 @@ export function createBalancedClient<Def extends CompatServiceDefinition>(
   const balancer: Balancer = createBalancer(opts.strategy);
   const factory = opts.middleware ? createClientFactory().use(opts.middleware) : createClientFactory();
   const { service, pool, metrics: m, logger } = ctx;
-  /** Per instance: its nice-grpc client and its duration histogram children by method and code. */
+  // Without extra middleware (tracing off) calls take the flat path (unary-call.ts): request id and
+  // error details done there, no nice-grpc middleware generators per RPC.
+  const flat = opts.middleware === undefined;
+  /** Per instance: its client and its duration histogram children by method and code. */
   interface PerInstance {
     client: Record<string, (...args: unknown[]) => unknown>;
+    raw: GrpcClient | undefined;
     durations: Map<string, Histogram.Internal<"service" | "method" | "instance" | "code">>;
   }
   const perInstance = new WeakMap<PoolEntry, PerInstance>();
@@ -125,7 +131,7 @@ export function createBalancedClient<Def extends CompatServiceDefinition>(
     let c = perInstance.get(e);
     if (!c) {
       const client = factory.create(definition, e.channel) as unknown as PerInstance["client"];
-      c = { client, durations: new Map() };
+      c = { client, raw: flat ? rawClient(e.channel) : undefined, durations: new Map() };
       perInstance.set(e, c);
     }
     return c;
@@ -184,7 +190,15 @@ export function createBalancedClient<Def extends CompatServiceDefinition>(
         let code = "OK";
         pool.acquire(entry);
         try {
-          // grpc-js sends the deadline as grpc-timeout (the pool's channels are deadline channels).
+          // grpc-js sends the deadline as grpc-timeout: the flat path passes it to the call; nice-grpc
+          // calls get it from the pool's deadline channels (platform/deadline.ts).
+          const raw = stateOf(entry).raw;
+          if (raw && !rest.onHeader && !rest.onTrailer)
+            return await unaryCall(raw, method, request, {
+              metadata: rest.metadata,
+              signal: ctl.signal,
+              deadline: endBy,
+            });
           const call = clientFor(entry)[key] as (r: unknown, o: CallOptions) => Promise<unknown>;
           return await runWithDeadline(endBy, () => call(request, { ...rest, signal: ctl.signal }));
         } catch (err) {
