@@ -56,8 +56,32 @@ export function requestEntry(opts: { metrics: Registry; logger: Logger; shutting
   };
 }
 
-/** helmet for a JSON API plus one small self-contained HTML page (inline style, no scripts). */
+/**
+ * helmet for a JSON API plus one small self-contained HTML page (inline style, no scripts). Its headers
+ * do not depend on the request, so helmet runs once at start and each response gets the recorded
+ * header writes replayed (helmet per request made eleven setter calls through its middleware chain).
+ */
 export function securityHeaders(): RequestHandler {
+  const h = helmetFor();
+  const set: [string, string][] = [];
+  const removed: string[] = [];
+  const recorder = {
+    setHeader: (name: string, value: unknown) => set.push([name, String(value)]),
+    removeHeader: (name: string) => removed.push(name),
+  };
+  let ok = false;
+  h({ headers: {} } as express.Request, recorder as unknown as express.Response, (err?: unknown) => {
+    ok = err === undefined;
+  });
+  if (!ok) return h; // not synchronous and clean as recorded: run helmet per request
+  return (_req, res, next) => {
+    for (const [name, value] of set) res.setHeader(name, value);
+    for (const name of removed) res.removeHeader(name);
+    next();
+  };
+}
+
+function helmetFor(): RequestHandler {
   return helmet({
     contentSecurityPolicy: {
       useDefaults: false,
@@ -103,5 +127,19 @@ export function bodyParsers(limit: number): RequestHandler[] {
       req.pipe(busboy);
     },
   } as multer.Options).none();
-  return [byLength, json, form, multipart];
+  const chain: RequestHandler[] = [byLength, json, form, multipart];
+  // One handler: a request without content-length and transfer-encoding has no body (RFC 9112 §6.3,
+  // type-is' hasBody, which each parser checks first), so it skips the four router layers.
+  return [
+    (req, res, next) => {
+      if (req.headers["content-length"] === undefined && req.headers["transfer-encoding"] === undefined) return next();
+      let i = 0;
+      const step = (err?: unknown) => {
+        const handler = chain[i++];
+        if (err !== undefined || handler === undefined) return next(err);
+        handler(req, res, step);
+      };
+      step();
+    },
+  ];
 }
