@@ -6,6 +6,7 @@ import { isTransientTransactionError } from "./errors.ts";
 import { NodeSqliteAdapter, NodeSqliteDialect } from "./sqlite.ts";
 
 export type { Kysely, Migration } from "kysely";
+export { type CompiledRunner, compileOnce } from "./compiled.ts";
 export { isTransientTransactionError, isUniqueViolation } from "./errors.ts";
 
 /**

@@ -1,7 +1,7 @@
 // The relation service's tables: the follow graph (`follows`) and denormalised counts (`follow_counts`).
 // Counts change only in the same transaction as the relation row they count, so they never drift.
 import type { Generated, Kysely } from "kysely";
-import { IN_LIST_CHUNK, inTransaction } from "../../platform/storage/index.ts";
+import { type CompiledRunner, compileOnce, IN_LIST_CHUNK, inTransaction } from "../../platform/storage/index.ts";
 
 export interface FollowsTable {
   /** Insertion sequence: strictly orders relations, newest = highest. */
@@ -60,8 +60,18 @@ type CountColumn = "follow_count" | "follower_count";
 export class RelationStore {
   readonly #db: Kysely<RelationTables>;
 
+  /** GetRelationStats' two queries for one user (the common case), compiled once (platform/storage/compiled.ts). */
+  readonly #countsOf: CompiledRunner<{ user_id: number; follow_count: number; follower_count: number }>;
+  readonly #follows: CompiledRunner<{ followee_id: number }>;
+
   constructor(db: Kysely<RelationTables>) {
     this.#db = db;
+    this.#countsOf = compileOnce(db, (q) =>
+      q.selectFrom("follow_counts").select(["user_id", "follow_count", "follower_count"]).where("user_id", "=", 0),
+    );
+    this.#follows = compileOnce(db, (q) =>
+      q.selectFrom("follows").select("followee_id").where("follower_id", "=", 0).where("followee_id", "=", 0),
+    );
   }
 
   /**
@@ -189,6 +199,14 @@ export class RelationStore {
     for (let i = 0; i < unique.length; i += IN_LIST_CHUNK) {
       signal?.throwIfAborted(); // no further chunk for a caller that gave up
       const chunk = unique.slice(i, i + IN_LIST_CHUNK);
+      if (chunk.length === 1) {
+        // One user (a profile read): the queries below with `=`, compiled once.
+        const id = chunk[0] as number;
+        for (const r of await this.#countsOf(id))
+          counts.set(Number(r.user_id), { follow: Number(r.follow_count), follower: Number(r.follower_count) });
+        if ((await this.#follows(viewerId, id)).length > 0) followed.add(id);
+        continue;
+      }
       const rows = await this.#db
         .selectFrom("follow_counts")
         .select(["user_id", "follow_count", "follower_count"])

@@ -1,7 +1,7 @@
 // The user service's table: accounts and profiles. Password hashing happens in the service (argon2id);
 // this stores the resulting string as it is.
 import type { Generated, Kysely } from "kysely";
-import { IN_LIST_CHUNK, isUniqueViolation } from "../../platform/storage/index.ts";
+import { type CompiledRunner, compileOnce, IN_LIST_CHUNK, isUniqueViolation } from "../../platform/storage/index.ts";
 
 export interface UsersTable {
   id: Generated<number>;
@@ -76,9 +76,12 @@ function toRow(r: Selected): UserRow {
 
 export class UserStore {
   readonly #db: Kysely<UserTables>;
+  /** GetUser's query, compiled once (platform/storage/compiled.ts). */
+  readonly #byId: CompiledRunner<Selected>;
 
   constructor(db: Kysely<UserTables>) {
     this.#db = db;
+    this.#byId = compileOnce(db, (q) => q.selectFrom("users").select(COLUMNS).where("id", "=", 0));
   }
 
   /**
@@ -107,7 +110,7 @@ export class UserStore {
   }
 
   async getById(id: number): Promise<UserRow | undefined> {
-    const r = await this.#db.selectFrom("users").select(COLUMNS).where("id", "=", id).executeTakeFirst();
+    const [r] = await this.#byId(id);
     return r ? toRow(r) : undefined;
   }
 
