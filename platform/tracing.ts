@@ -1,11 +1,13 @@
-// OpenTelemetry traces, off unless an OTLP endpoint is configured through the standard OTEL_* variables.
-// gRPC spans come from nice-grpc-opentelemetry middleware, HTTP spans from the gateway's middleware:
-// no monkey-patching, so it works the same under ESM.
-import { OTLPTraceExporter as OTLPGrpcExporter } from "@opentelemetry/exporter-trace-otlp-grpc";
-import { OTLPTraceExporter as OTLPJsonExporter } from "@opentelemetry/exporter-trace-otlp-http";
-import { OTLPTraceExporter as OTLPProtoExporter } from "@opentelemetry/exporter-trace-otlp-proto";
+// OpenTelemetry traces through the Node SDK (@opentelemetry/sdk-node), off unless an OTLP endpoint is
+// configured. NodeSDK reads the standard OTEL_* variables of the process environment: exporter and
+// protocol (OTEL_TRACES_EXPORTER, OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL: http/protobuf default,
+// http/json, grpc), endpoint and headers, sampler (OTEL_TRACES_SAMPLER[_ARG]), batching
+// (OTEL_BSP_*), propagators, resource attributes (OTEL_RESOURCE_ATTRIBUTES) and OTEL_SDK_DISABLED.
+// Only traces: metrics are Prometheus' (prom-client) and logs pino's, so NodeSDK gets no metric reader
+// and no log processor. No auto-instrumentation either: gRPC spans come from nice-grpc-opentelemetry,
+// HTTP spans from the gateway's middleware — no monkey-patching, so it works the same under ESM.
 import { resourceFromAttributes } from "@opentelemetry/resources";
-import { BatchSpanProcessor, NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
+import { NodeSDK } from "@opentelemetry/sdk-node";
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from "@opentelemetry/semantic-conventions";
 
 export interface Tracing {
@@ -13,41 +15,29 @@ export interface Tracing {
   shutdown(): Promise<void>;
 }
 
+/** Tracing is on when an OTLP endpoint is set and neither the SDK nor the trace exporter is turned off. */
 export function tracingConfigured(env: Record<string, string | undefined>): boolean {
   if (env.OTEL_SDK_DISABLED === "true" || env.OTEL_TRACES_EXPORTER === "none") return false;
   return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
-}
-
-/** The exporter for OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL: http/protobuf (default), http/json or grpc. */
-function exporterFor(env: Record<string, string | undefined>) {
-  const protocol = env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL || env.OTEL_EXPORTER_OTLP_PROTOCOL || "http/protobuf";
-  switch (protocol) {
-    case "http/json":
-      return new OTLPJsonExporter();
-    case "grpc":
-      return new OTLPGrpcExporter();
-    case "http/protobuf":
-      return new OTLPProtoExporter();
-    default:
-      throw new Error(
-        `OTEL_EXPORTER_OTLP_PROTOCOL: expected http/protobuf, http/json or grpc, got ${JSON.stringify(protocol)}`,
-      );
-  }
 }
 
 export function startTracing(
   opts: { service: string; version: string; instance: string },
   env: Record<string, string | undefined> = process.env,
 ): Tracing {
+  // Off: no SDK at all, and callers install no span middleware (a no-op tracer still costs per call).
   if (!tracingConfigured(env)) return { enabled: false, shutdown: async () => {} };
-  const provider = new NodeTracerProvider({
+  const sdk = new NodeSDK({
+    // OTEL_SERVICE_NAME, when set, wins over this default (NodeSDK's env resource detector).
     resource: resourceFromAttributes({
       [ATTR_SERVICE_NAME]: env.OTEL_SERVICE_NAME || `dzug-${opts.service}`,
       [ATTR_SERVICE_VERSION]: opts.version,
       "service.instance.id": opts.instance,
     }),
-    spanProcessors: [new BatchSpanProcessor(exporterFor(env), { scheduledDelayMillis: 500 })],
+    instrumentations: [],
+    metricReaders: [],
+    logRecordProcessors: [],
   });
-  provider.register();
-  return { enabled: true, shutdown: () => provider.shutdown() };
+  sdk.start();
+  return { enabled: true, shutdown: () => sdk.shutdown() };
 }
