@@ -5,7 +5,7 @@ import express, { type RequestHandler } from "express";
 import helmet from "helmet";
 import multer from "multer";
 import type { Logger } from "pino";
-import type { Registry } from "prom-client";
+import type { Counter, Histogram, Registry } from "prom-client";
 import { counter, histogram } from "../platform/metrics.ts";
 import { REQUEST_ID_HEADER } from "../platform/request-context.ts";
 import { tooLarge } from "./errors.ts";
@@ -30,6 +30,19 @@ export function requestEntry(opts: { metrics: Registry; logger: Logger; shutting
     help: "HTTP request duration at the gateway, by route pattern, method and status.",
     labelNames: ["route", "method", "status"] as const,
   });
+  // Label children per (route, method, status), as many as the metrics' own series: prom-client would
+  // hash a label object twice per request otherwise.
+  const children = new Map<string, { requests: Counter.Internal; duration: Histogram.Internal<string> }>();
+  const childrenOf = (route: string, method: string, status: string) => {
+    const key = `${route} ${method} ${status}`;
+    let c = children.get(key);
+    if (!c) {
+      const labels = { route, method, status };
+      c = { requests: requests.labels(labels), duration: duration.labels(labels) };
+      children.set(key, c);
+    }
+    return c;
+  };
   return (req, res, next) => {
     const start = performance.now();
     const incoming = req.headers[REQUEST_ID_HEADER];
@@ -40,16 +53,17 @@ export function requestEntry(opts: { metrics: Registry; logger: Logger; shutting
     res.setHeader("cache-control", "no-store");
     if (shuttingDown()) res.setHeader("connection", "close");
     res.once("close", () => {
-      const labels = {
-        route: l.route ?? "unmatched",
-        method: req.method,
-        status: res.writableFinished ? String(res.statusCode) : "aborted",
-      };
+      const route = l.route ?? "unmatched";
+      const status = res.writableFinished ? String(res.statusCode) : "aborted";
       const seconds = (performance.now() - start) / 1000;
-      requests.inc(labels);
-      duration.observe(labels, seconds);
+      const c = childrenOf(route, req.method, status);
+      c.requests.inc();
+      c.duration.observe(seconds);
       if (logger.isLevelEnabled("debug")) {
-        logger.debug({ req_id: rid, ...labels, ms: Math.round(seconds * 1000) }, "http request");
+        logger.debug(
+          { req_id: rid, route, method: req.method, status, ms: Math.round(seconds * 1000) },
+          "http request",
+        );
       }
     });
     next();
