@@ -114,7 +114,7 @@ table{border-collapse:collapse;margin-bottom:1.5em;min-width:60em}
 th,td{border-bottom:1px solid #ddd;padding:.25em .6em;text-align:left;white-space:nowrap}
 td.n{text-align:right;font-variant-numeric:tabular-nums}
 .ok{color:#17803d}.bad{color:#b91c1c}.none{color:#b91c1c;font-style:italic}
-.st-ready{color:#17803d}.st-transient_failure,.st-shutdown{color:#b91c1c}
+.st-ready{color:#17803d}.st-transient_failure,.st-shutdown,.st-ejected{color:#b91c1c}
 .bar{display:inline-block;height:.7em;background:#3b82f6}
 small{font-weight:normal;color:#555;margin-left:.6em}
 </style></head><body>

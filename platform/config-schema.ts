@@ -3,6 +3,7 @@ import { networkInterfaces } from "node:os";
 import { z } from "zod";
 import { jwtSecretProblem, MAX_TOKEN_TTL_SECONDS } from "./auth.ts";
 import { BALANCER_DEFAULTS, strategyNames } from "./discovery/balancer.ts";
+import { EJECTION_DEFAULTS } from "./discovery/outlier.ts";
 
 const port = z.number().int().min(0).max(65535);
 const millis = z.number().int().min(1);
@@ -49,6 +50,13 @@ export const balancerSection = z
     strategy: strategy.default(BALANCER_DEFAULTS.strategy),
     maxAttempts: z.number().int().min(1).max(10).default(BALANCER_DEFAULTS.maxAttempts),
     deadlineMs: millis.default(BALANCER_DEFAULTS.deadlineMs),
+    ejection: z
+      .strictObject({
+        consecutiveFailures: z.number().int().min(0).default(EJECTION_DEFAULTS.consecutiveFailures),
+        baseMs: millis.default(EJECTION_DEFAULTS.baseMs),
+        maxMs: millis.default(EJECTION_DEFAULTS.maxMs),
+      })
+      .prefault({}),
   })
   .prefault({});
 

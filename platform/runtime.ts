@@ -49,6 +49,7 @@ export function startRuntime(opts: {
   const tracing = startTracing({ service: name, version: VERSION, instance: instanceId }, opts.env);
   const metrics = createMetricsRegistry({ service: name, instance: instanceId });
   const etcd = new Etcd3(etcdClientOptions(config.etcd.endpoints, config.etcd.dialTimeoutMs));
+  const { ejection, ...balancerDefaults } = config.balancer;
   const discovery = new Discovery({
     etcd,
     prefix: config.discovery.prefix,
@@ -56,7 +57,8 @@ export function startRuntime(opts: {
     metrics,
     // Tracing off: no middleware, so balanced clients take their flat path, which sends the request id
     // and decodes error details itself (platform/discovery/unary-call.ts).
-    defaults: { ...config.balancer, middleware: tracing.enabled ? defaultClientMiddleware(true) : undefined },
+    defaults: { ...balancerDefaults, middleware: tracing.enabled ? defaultClientMiddleware(true) : undefined },
+    ejection,
   });
   const attempt = async (what: string, fn: () => unknown) => {
     try {

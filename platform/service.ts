@@ -10,6 +10,7 @@ import { loadConfig } from "./config.ts";
 import type { ServiceBaseConfig } from "./config-schema.ts";
 import { deadlineServerInterceptor } from "./deadline.ts";
 import { type Discovery, Registrar } from "./discovery/index.ts";
+import { ReadyRegistration } from "./discovery/ready-registration.ts";
 import type { Logger } from "./logger.ts";
 import { delay, drainWithin, once, runMain, startRuntime, VERSION } from "./runtime.ts";
 
@@ -100,7 +101,7 @@ export async function startService<S extends z.ZodObject>(
   const serviceNames = setup.services.map((s) => (s.definition as { fullName?: string }).fullName ?? "");
 
   let draining = false;
-  let registrar: Registrar | undefined;
+  let registrar: ReadyRegistration | undefined;
   let admin: AdminServer | undefined;
   try {
     const grpcPort = await server.listen(`${base.grpc.host}:${base.grpc.port}`);
@@ -117,6 +118,7 @@ export async function startService<S extends z.ZodObject>(
     // name follow readiness (registered, dependencies up, not draining), like /readyz.
     health.setStatus("healthy", LIVENESS_SERVICE);
     const syncHealth = () => {
+      if (!draining) registrar?.follow(setup.notReadyReason?.());
       const status = notReadyReason() === undefined ? "healthy" : "unhealthy";
       for (const name of ["", ...serviceNames]) if (health.getStatus(name) !== status) health.setStatus(status, name);
     };
@@ -125,22 +127,26 @@ export async function startService<S extends z.ZodObject>(
     healthTimer.unref();
     cleanups.push(async () => clearInterval(healthTimer));
 
-    registrar = new Registrar({
-      etcd: runtime.etcd,
-      prefix: base.discovery.prefix,
-      ttlSeconds: base.discovery.leaseTtlSeconds,
-      logger,
-      metrics,
-      record: {
-        id: instanceId,
-        service: spec.name,
-        address: `${base.discovery.advertiseHost}:${grpcPort}`,
-        version: VERSION,
-        weight: base.discovery.weight,
-        zone: base.discovery.zone,
-        startedAt: new Date().toISOString(),
-      },
-    });
+    const record = {
+      id: instanceId,
+      service: spec.name,
+      address: `${base.discovery.advertiseHost}:${grpcPort}`,
+      version: VERSION,
+      weight: base.discovery.weight,
+      zone: base.discovery.zone,
+      startedAt: new Date().toISOString(),
+    };
+    const makeRegistrar = () =>
+      new Registrar({
+        etcd: runtime.etcd,
+        prefix: base.discovery.prefix,
+        ttlSeconds: base.discovery.leaseTtlSeconds,
+        logger,
+        metrics,
+        record,
+      });
+    // Out of etcd while not ready (database down), back when ready: callers balance client-side.
+    registrar = new ReadyRegistration(makeRegistrar, logger);
     // Registration retries forever in the background; start() resolves at the first success.
     registrar.start().then(syncHealth, (err) => logger.error({ err }, "registration stopped"));
     const reg = registrar;

@@ -227,6 +227,9 @@ export function createBalancedClient<Def extends CompatServiceDefinition>(
         } finally {
           clearTimeout(timer);
           callerSignal?.removeEventListener("abort", onCallerAbort);
+          // Outlier ejection learns from every attempt but those the caller abandoned.
+          if (code !== "CANCELLED")
+            pool.outcome(entry, code === "OK" ? undefined : Status[code as keyof typeof Status]);
           pool.release(entry);
           observe(entry, methodName, code, (performance.now() - started) / 1000);
         }

@@ -1,5 +1,6 @@
 // Discovery: one per process. Owns one ServiceWatcher and one InstancePool per service, and makes
 // balanced clients over them. Nothing here reads etcd on the request path.
+
 import type { ChannelOptions } from "@grpc/grpc-js";
 import type { Etcd3 } from "etcd3";
 import type { Client, CompatServiceDefinition } from "nice-grpc";
@@ -8,6 +9,7 @@ import type { Registry } from "prom-client";
 import { BALANCER_DEFAULTS, type StrategyName } from "./balancer.ts";
 import { type ClientOptions, createBalancedClient, type DeadlineCallOptions } from "./client.ts";
 import { type DiscoveryMetrics, discoveryMetrics } from "./metrics.ts";
+import { EJECTION_DEFAULTS, type EjectionOptions } from "./outlier.ts";
 import { channelStateName, InstancePool } from "./pool.ts";
 import type { InstanceRecord } from "./record.ts";
 import { ServiceWatcher } from "./watcher.ts";
@@ -17,6 +19,7 @@ export interface PoolSnapshot {
   stale: boolean;
   ready: boolean;
   strategy: StrategyName;
+  /** `state`: the channel's connectivity state, or EJECTED (outlier.ts). */
   instances: Array<{ record: InstanceRecord; picks: number; state: string }>;
 }
 
@@ -26,6 +29,8 @@ export interface DiscoveryOptions {
   logger: Logger;
   metrics: Registry;
   defaults?: ClientOptions;
+  /** Outlier ejection of every pool (outlier.ts; EJECTION_DEFAULTS when absent). */
+  ejection?: EjectionOptions;
   channelOptions?: ChannelOptions;
 }
 
@@ -69,6 +74,7 @@ export class Discovery {
         logger: this.opts.logger,
         metrics: this.m,
         channelOptions: this.opts.channelOptions,
+        ejection: this.opts.ejection ?? EJECTION_DEFAULTS,
       });
       this.pools.set(service, p);
     }
@@ -116,7 +122,12 @@ export class Discovery {
         ready: w.ready,
         strategy: this.strategies.get(service) ?? this.opts.defaults?.strategy ?? BALANCER_DEFAULTS.strategy,
         instances: pool
-          ? entries.map((e) => ({ record: e.record, picks: e.picks, state: channelStateName(e.channel) }))
+          ? entries.map((e) => ({
+              record: e.record,
+              picks: e.picks,
+              // EJECTED: out of this process's rotation after consecutive failures, until a probe succeeds.
+              state: e.ejected ? "EJECTED" : channelStateName(e.channel),
+            }))
           : w.instances().map((record) => ({ record, picks: 0, state: "NO_CHANNEL" })),
       });
     }

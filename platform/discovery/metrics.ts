@@ -11,6 +11,7 @@ export interface DiscoveryMetrics {
   picks: Counter<"service" | "instance" | "strategy">;
   retries: Counter<"service" | "method">;
   failures: Counter<"service" | "method" | "code">;
+  ejections: Counter<"service" | "instance">;
   clientDuration: Histogram<"service" | "method" | "instance" | "code">;
 }
 
@@ -50,6 +51,11 @@ export function discoveryMetrics(registry: Registry): DiscoveryMetrics {
       name: "dzug_balancer_failures_total",
       help: "Calls that failed after all attempts for lack of a working instance (unavailable, deadline, internal); business errors are not counted",
       labelNames: ["service", "method", "code"],
+    }),
+    ejections: counter(registry, {
+      name: "dzug_balancer_ejections_total",
+      help: "Instances taken out of a client's rotation after consecutive failures (re-admitted after a health probe)",
+      labelNames: ["service", "instance"],
     }),
     clientDuration: histogram(registry, {
       name: "dzug_rpc_client_duration_seconds",

@@ -2,12 +2,13 @@
 // Channels open when an instance appears and close when it leaves, but never under an in-flight
 // call: a leaving instance's channel is closed when its last call ends.
 import { type Channel, type ChannelOptions, connectivityState } from "@grpc/grpc-js";
-import { createChannel } from "nice-grpc";
+import { createChannel, type Status } from "nice-grpc";
 import type { Logger } from "pino";
 import type { Counter } from "prom-client";
 import { deadlineChannel } from "../deadline.ts";
 import type { Balancer, Candidate, Picker } from "./balancer.ts";
 import type { DiscoveryMetrics } from "./metrics.ts";
+import { EJECTION_DEFAULTS, type EjectionOptions, OutlierDetector } from "./outlier.ts";
 import type { InstanceRecord } from "./record.ts";
 import type { ServiceWatcher } from "./watcher.ts";
 
@@ -17,6 +18,8 @@ export interface PoolEntry {
   inflight: number;
   picks: number;
   removed: boolean;
+  /** Out of rotation after consecutive failures until a health probe succeeds (outlier.ts). */
+  ejected: boolean;
   /** dzug_balancer_picks_total's child for this instance, per strategy (made at its first pick). */
   readonly pickCounters: Map<string, Counter.Internal>;
 }
@@ -36,9 +39,12 @@ export const defaultChannelOptions: ChannelOptions = {
   "grpc.max_receive_message_length": 64 * 1024 * 1024,
 };
 
-/** A channel in TRANSIENT_FAILURE (e.g. a killed-but-registered instance) is skipped while others work. */
+/**
+ * Skipped while others work: an ejected instance (outlier.ts), or one whose channel is in
+ * TRANSIENT_FAILURE (e.g. killed but still registered).
+ */
 function failing(e: PoolEntry): boolean {
-  return e.channel.getConnectivityState(false) === connectivityState.TRANSIENT_FAILURE;
+  return e.ejected || e.channel.getConnectivityState(false) === connectivityState.TRANSIENT_FAILURE;
 }
 
 export function channelStateName(channel: Channel): string {
@@ -56,6 +62,7 @@ export class InstancePool {
   /** Pickers over `list`, per balancer; dropped whenever the instance set (or a weight) changes. */
   private pickers = new WeakMap<Balancer, Picker<PoolEntry>>();
   private closed = false;
+  private readonly outliers: OutlierDetector;
   private readonly onChange = (records: InstanceRecord[]) => this.sync(records);
 
   constructor(opts: {
@@ -64,12 +71,18 @@ export class InstancePool {
     logger: Logger;
     metrics: DiscoveryMetrics;
     channelOptions?: ChannelOptions;
+    ejection?: EjectionOptions;
   }) {
     this.service = opts.service;
     this.watcher = opts.watcher;
     this.log = opts.logger.child({ component: "pool", service: opts.service });
     this.m = opts.metrics;
     this.channelOptions = { ...defaultChannelOptions, ...opts.channelOptions };
+    this.outliers = new OutlierDetector(opts.ejection ?? EJECTION_DEFAULTS, {
+      service: opts.service,
+      metrics: opts.metrics,
+      logger: this.log,
+    });
     this.watcher.on("change", this.onChange);
     this.sync(this.watcher.instances());
   }
@@ -117,6 +130,11 @@ export class InstancePool {
     entry.inflight++;
   }
 
+  /** How a call to `entry` ended (`undefined`: OK), for outlier ejection. */
+  outcome(entry: PoolEntry, code: Status | undefined): void {
+    this.outliers.record(entry, code);
+  }
+
   release(entry: PoolEntry): void {
     entry.inflight--;
     if (entry.removed && entry.inflight <= 0) this.closeChannel(entry);
@@ -141,6 +159,7 @@ export class InstancePool {
         inflight: 0,
         picks: cur?.picks ?? 0,
         removed: false,
+        ejected: false,
         pickCounters: new Map(),
       });
       this.log.debug({ instance: rec.id, address: rec.address }, "channel opened");
@@ -157,6 +176,7 @@ export class InstancePool {
 
   private retire(e: PoolEntry): void {
     e.removed = true;
+    this.outliers.forget(e);
     if (e.inflight <= 0) this.closeChannel(e);
   }
 

@@ -7,7 +7,7 @@ export interface DatabaseHealth {
   stop(): void;
 }
 
-export function watchDatabaseHealth(database: Pick<Database<unknown>, "ping">, intervalMs = 5_000): DatabaseHealth {
+export function watchDatabaseHealth(database: Pick<Database<unknown>, "ping">, intervalMs = 2_000): DatabaseHealth {
   let reason: string | undefined;
   let running = false;
   const ping = async () => {

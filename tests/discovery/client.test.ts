@@ -4,7 +4,9 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { describe, test } from "node:test";
 import { ClientError, type ClientMiddleware, createServer, ServerError, Status } from "nice-grpc";
+import { HealthDefinition, HealthServiceImpl, HealthState } from "nice-grpc-server-health";
 import { Discovery, type InstanceRecord, Registrar } from "../../platform/discovery/index.ts";
+import type { EjectionOptions } from "../../platform/discovery/outlier.ts";
 import { UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
 import { waitFor } from "../harness/wait.ts";
 import {
@@ -37,10 +39,16 @@ async function register(prefix: string, rec: InstanceRecord): Promise<Registrar>
   return r;
 }
 
-function newDiscovery(prefix: string) {
+function newDiscovery(prefix: string, ejection?: EjectionOptions) {
   const metrics = newRegistry();
   const log = captureLogger();
-  const discovery = new Discovery({ etcd: fx.client, prefix, logger: log.logger, metrics });
+  const discovery = new Discovery({
+    etcd: fx.client,
+    prefix,
+    logger: log.logger,
+    metrics,
+    ...(ejection ? { ejection } : {}),
+  });
   cleanups.push(() => discovery.close());
   return { discovery, metrics, log };
 }
@@ -110,7 +118,8 @@ describe("balanced client", () => {
     await register(prefix, record("echo", "echo-good", good.address));
     await register(prefix, record("echo", "echo-bad", `127.0.0.1:${badPort}`));
     await register(prefix, record("nf", "nf-1", `127.0.0.1:${nfPort}`));
-    const { discovery, metrics } = newDiscovery(prefix);
+    // Ejection off: this test is about which failures are retried (ejection has its own test).
+    const { discovery, metrics } = newDiscovery(prefix, { consecutiveFailures: 0, baseMs: 1_000, maxMs: 1_000 });
     const echo = discovery.client("echo", UserServiceDefinition, { strategy: "round-robin" });
     const nf = discovery.client("nf", UserServiceDefinition);
     await waitFor(
@@ -146,6 +155,68 @@ describe("balanced client", () => {
     assert.equal(await metricValue(metrics, "dzug_balancer_retries_total", { service: "nf" }), 0);
     // …and not a balancing failure either.
     assert.equal(await metricValue(metrics, "dzug_balancer_failures_total", { service: "nf" }), 0);
+  });
+
+  test("ejection: consecutive failures take an instance out of rotation; a SERVING probe re-admits it", async () => {
+    const prefix = prefixOf();
+    const good = await startEcho("echo-good");
+    let broken = true;
+    const health = HealthState();
+    health.setStatus("unhealthy", "");
+    const flaky = createServer();
+    const echo = echoImpl("echo-flaky");
+    flaky.add(UserServiceDefinition, {
+      ...echo,
+      getUser: async (req, ctx) => {
+        if (broken) throw new ServerError(Status.INTERNAL, "database unreachable");
+        return echo.getUser(req, ctx);
+      },
+    });
+    flaky.add(HealthDefinition, HealthServiceImpl(health));
+    const flakyPort = await flaky.listen("127.0.0.1:0");
+    cleanups.push(() => {
+      for (const s of [good.server, flaky]) s.forceShutdown();
+    });
+    await register(prefix, record("ej", "echo-good", good.address));
+    await register(prefix, record("ej", "echo-flaky", `127.0.0.1:${flakyPort}`));
+    const { discovery, metrics } = newDiscovery(prefix, { consecutiveFailures: 3, baseMs: 200, maxMs: 400 });
+    const client = discovery.client("ej", UserServiceDefinition, { strategy: "round-robin" });
+    await waitFor(() => discovery.watch("ej").instances().length === 2, { timeoutMs: 5_000, message: "instances" });
+    const stateOf = (id: string) =>
+      discovery
+        .snapshot()
+        .find((p) => p.service === "ej")
+        ?.instances.find((i) => i.record.id === id)?.state;
+
+    let failures = 0;
+    const names: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      try {
+        names.push((await client.getUser({ id: i })).user?.name ?? "");
+      } catch (err) {
+        assert.ok(err instanceof ClientError && err.code === Status.INTERNAL, String(err)); // INTERNAL: not retried
+        failures++;
+      }
+    }
+    assert.equal(failures, 3, "exactly consecutiveFailures calls failed before the ejection");
+    assert.ok(
+      names.slice(-20).every((n) => n === "echo-good"),
+      "after it, every call went to the other instance",
+    );
+    assert.equal(await metricValue(metrics, "dzug_balancer_ejections_total", { instance: "echo-flaky" }), 1);
+    assert.equal(stateOf("echo-flaky"), "EJECTED");
+    // Still unhealthy: failed probes keep it out (no real request is spent on a trial).
+    await new Promise((r) => setTimeout(r, 600));
+    assert.equal(stateOf("echo-flaky"), "EJECTED");
+
+    broken = false;
+    health.setStatus("healthy", "");
+    await waitFor(() => stateOf("echo-flaky") !== "EJECTED", { timeoutMs: 5_000, message: "re-admitted" });
+    const after = await Promise.all(Array.from({ length: 10 }, (_, i) => client.getUser({ id: i })));
+    assert.ok(
+      after.some((r) => r.user?.name === "echo-flaky"),
+      "calls reach the re-admitted instance",
+    );
   });
 
   test("no live instance: fails fast with UNAVAILABLE; deadlines and caller aborts are honoured", async () => {

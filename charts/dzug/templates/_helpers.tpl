@@ -151,6 +151,12 @@ database-url
   value: {{ .Values.config.balancer.maxAttempts | quote }}
 - name: DZUG_BALANCER_DEADLINE_MS
   value: {{ .Values.config.balancer.deadlineMs | quote }}
+- name: DZUG_BALANCER_EJECTION_CONSECUTIVE_FAILURES
+  value: {{ .Values.config.balancer.ejection.consecutiveFailures | quote }}
+- name: DZUG_BALANCER_EJECTION_BASE_MS
+  value: {{ .Values.config.balancer.ejection.baseMs | quote }}
+- name: DZUG_BALANCER_EJECTION_MAX_MS
+  value: {{ .Values.config.balancer.ejection.maxMs | quote }}
 {{- end -}}
 
 {{- define "dzug.env.jwt" -}}

@@ -100,6 +100,10 @@ spec:
                 secretKeyRef:
                   name: {{ include "dzug.database.secretName" $ctx }}
                   key: {{ include "dzug.database.secretKey" $ctx }}
+            - name: DZUG_DATABASE_CONNECT_TIMEOUT_MS
+              value: {{ $ctx.Values.config.database.connectTimeoutMs | quote }}
+            - name: DZUG_DATABASE_STATEMENT_TIMEOUT_MS
+              value: {{ $ctx.Values.config.database.statementTimeoutMs | quote }}
             {{- if eq $c "user" }}
             {{- include "dzug.env.jwt" $ctx | nindent 12 }}
             - name: DZUG_AUTH_TOKEN_TTL_SECONDS
