@@ -16,6 +16,7 @@ import { opsRouter } from "./ops.ts";
 import { Params, parseParams, tokenOf } from "./params.ts";
 import { locals, methodNotAllowed, OK, tagRoute } from "./respond.ts";
 import { ROUTES, type Route } from "./routes.ts";
+import { shedding } from "./shedding.ts";
 import { tracingMiddleware } from "./tracing.ts";
 import { UPSTREAM_NAMES } from "./upstreams.ts";
 
@@ -76,7 +77,12 @@ function mountRoute(app: Express, route: Route, deps: GatewayDeps, parsers: Requ
   app
     .route(route.path.replace(/\/$/, ""))
     .all(tagRoute(route.path, route.failureExtra))
-    [route.method](...(limits ? [limits.addressLimit(route.limit)] : []), ...parsers, run)
+    [route.method](
+      ...(deps.shedder ? [shedding(deps.shedder)] : []),
+      ...(limits ? [limits.addressLimit(route.limit)] : []),
+      ...parsers,
+      run,
+    )
     .all(methodNotAllowed(route.method === "get" ? "GET, HEAD" : "POST"));
 }
 

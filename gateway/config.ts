@@ -11,6 +11,7 @@ import {
   shutdownSection,
   strategy,
 } from "../platform/config-schema.ts";
+import { overloadSection } from "../platform/overload.ts";
 import { rateLimitSection } from "./rate-limit.ts";
 import { UPSTREAM_NAMES, type UpstreamName } from "./upstreams.ts";
 
@@ -31,6 +32,7 @@ export const gatewayConfigSchema = z.strictObject({
   http: httpSection,
   auth: authSection,
   rateLimit: rateLimitSection,
+  overload: overloadSection,
 });
 
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;

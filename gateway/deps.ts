@@ -3,6 +3,7 @@
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { PoolSnapshot } from "../platform/discovery/index.ts";
+import type { LoadShedder } from "../platform/overload.ts";
 import type { RateLimits } from "./rate-limit.ts";
 import type { Upstreams } from "./upstreams.ts";
 
@@ -32,6 +33,8 @@ export interface GatewayDeps extends Upstreams {
   tracing?: boolean;
   /** Rate limits of register, login and (optionally) every API request; none when absent. */
   rateLimits?: RateLimits;
+  /** Load shedding of API requests (config overload.*); none when absent. */
+  shedder?: LoadShedder;
   /** Express' `trust proxy` (config http.trustProxy): false unless proxies in front are trusted. */
   trustProxy?: boolean | number | string;
 }

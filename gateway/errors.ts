@@ -126,6 +126,12 @@ export function tooManyRequests(what: string, retryAfterSeconds: number): Reques
   );
 }
 
+/** 503: this gateway is overloaded (platform/overload.ts) and refused the request without working on it. */
+export function overloaded(): RequestError {
+  const f = byReason.OVERLOADED as Failure;
+  return new RequestError(f.http, f.statusCode, f.statusMsg, f.retryAfterSeconds);
+}
+
 export function badParameter(message: string): RequestError {
   return new RequestError(400, StatusCode.INVALID_PARAMETER, message);
 }

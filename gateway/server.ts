@@ -1,12 +1,14 @@
 // The gateway process: config, logger, metrics, tracing, etcd discovery, balanced clients, the HTTP
 // listener, and a graceful stop (readiness off, keep serving for the propagation delay, stop
 // accepting, drain in-flight requests bounded by shutdown.drainTimeoutMs, close discovery and etcd).
+
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { TokenService } from "../platform/auth.ts";
 import { loadConfig } from "../platform/config.ts";
 import { trustProxySetting } from "../platform/config-schema.ts";
 import type { Logger } from "../platform/logger.ts";
+import { LoadShedder } from "../platform/overload.ts";
 import { delay, drainWithin, once, runMain, startRuntime } from "../platform/runtime.ts";
 import { createApp } from "./app.ts";
 import { gatewayConfigSchema } from "./config.ts";
@@ -37,6 +39,7 @@ export async function startGateway(env: Record<string, string | undefined> = pro
   ) as Upstreams;
 
   let shuttingDown = false;
+  const shedder = new LoadShedder(config.overload, metrics);
   const app = createApp({
     ...clients,
     // Verified tokens are remembered until their exp: the HS256 check was ~20 % of the CPU per request.
@@ -48,6 +51,7 @@ export async function startGateway(env: Record<string, string | undefined> = pro
     shuttingDown: () => shuttingDown,
     tracing: tracing.enabled,
     rateLimits: new RateLimits(config.rateLimit, metrics),
+    shedder,
     trustProxy: trustProxySetting(config.http.trustProxy),
   });
 

@@ -4,6 +4,7 @@ import { z } from "zod";
 import { jwtSecretProblem, MAX_TOKEN_TTL_SECONDS } from "./auth.ts";
 import { BALANCER_DEFAULTS, strategyNames } from "./discovery/balancer.ts";
 import { EJECTION_DEFAULTS } from "./discovery/outlier.ts";
+import { overloadSection } from "./overload.ts";
 
 const port = z.number().int().min(0).max(65535);
 const millis = z.number().int().min(1);
@@ -135,6 +136,7 @@ export const serviceBaseSchema = z.strictObject({
   shutdown: shutdownSection,
   grpc: grpcSection,
   admin: adminSection,
+  overload: overloadSection,
 });
 
 export type ServiceBaseConfig = z.infer<typeof serviceBaseSchema>;

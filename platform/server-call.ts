@@ -14,7 +14,11 @@ import type { Histogram, Registry } from "prom-client";
 import { callDeadline, runWithDeadline } from "./deadline.ts";
 import { setErrorDetailsTrailer, toServerError } from "./errors.ts";
 import { histogram } from "./metrics.ts";
+import type { LoadShedder } from "./overload.ts";
 import { REQUEST_ID_HEADER, runWithRequestId } from "./request-context.ts";
+
+/** grpc.health.v1: never shed. */
+const HEALTH_PREFIX = "/grpc.health.v1.";
 
 interface MethodMetrics {
   /** `/dzug.user.v1.UserService/GetUser` -> `GetUser`, as the client-side metrics name it. */
@@ -23,8 +27,14 @@ interface MethodMetrics {
   byCode: Map<Status, Histogram.Internal<"service" | "method" | "code">>;
 }
 
-export function serverCallMiddleware(opts: { registry: Registry; service: string; logger: Logger }): ServerMiddleware {
-  const { service, logger } = opts;
+export function serverCallMiddleware(opts: {
+  registry: Registry;
+  service: string;
+  logger: Logger;
+  /** Load shedding (platform/overload.ts): refused calls answer RESOURCE_EXHAUSTED at once. */
+  shedder?: LoadShedder;
+}): ServerMiddleware {
+  const { service, logger, shedder } = opts;
   const duration = histogram(opts.registry, {
     name: "dzug_rpc_server_duration_seconds",
     help: "Duration of gRPC calls handled by this process, by method and status code.",
@@ -74,6 +84,19 @@ export function serverCallMiddleware(opts: { registry: Registry; service: string
     }
   }
 
+  /** A unary call inside the request id's store and under the caller's deadline (inherited by its calls). */
+  const serveCall = <Req, Res>(
+    call: ServerMiddlewareCall<Req, Res>,
+    context: CallContext,
+    m: MethodMetrics,
+    id: string | undefined,
+  ) => {
+    const deadline = callDeadline(context.metadata);
+    const serve = () =>
+      id === undefined ? serveUnary(call, context, m) : runWithRequestId(id, () => serveUnary(call, context, m));
+    return deadline === undefined ? serve() : runWithDeadline(deadline, serve);
+  };
+
   return async function* serverCall<Req, Res>(call: ServerMiddlewareCall<Req, Res>, context: CallContext) {
     const m = metricsOf(call.method.path);
     const header = context.metadata.get(REQUEST_ID_HEADER);
@@ -81,10 +104,20 @@ export function serverCallMiddleware(opts: { registry: Registry; service: string
     if (!call.requestStream && !call.responseStream) {
       // Unary (every dzug method): one await, the whole call inside the request id's store and under
       // the caller's deadline (the calls the handler makes inherit what is left of it).
-      const deadline = callDeadline(context.metadata);
-      const serve = () =>
-        id === undefined ? serveUnary(call, context, m) : runWithRequestId(id, () => serveUnary(call, context, m));
-      return deadline === undefined ? await serve() : await runWithDeadline(deadline, serve);
+      // Shed before any work; health checks never are (probes must see the truth).
+      if (shedder && !call.method.path.startsWith(HEALTH_PREFIX)) {
+        const reason = shedder.enter();
+        if (reason !== undefined) {
+          done(m, Status.RESOURCE_EXHAUSTED, performance.now());
+          throw new ServerError(Status.RESOURCE_EXHAUSTED, `overloaded (${reason}); try again shortly`);
+        }
+        try {
+          return await serveCall(call, context, m, id);
+        } finally {
+          shedder.leave();
+        }
+      }
+      return await serveCall(call, context, m, id);
     }
     // Streaming (the health service's Watch): each step of the handler runs inside the store.
     const start = performance.now();

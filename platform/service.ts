@@ -12,6 +12,7 @@ import { deadlineServerInterceptor } from "./deadline.ts";
 import { type Discovery, Registrar } from "./discovery/index.ts";
 import { ReadyRegistration } from "./discovery/ready-registration.ts";
 import type { Logger } from "./logger.ts";
+import { LoadShedder } from "./overload.ts";
 import { delay, drainWithin, once, runMain, startRuntime, VERSION } from "./runtime.ts";
 
 export { defaultClientMiddleware } from "./runtime.ts";
@@ -92,10 +93,12 @@ export async function startService<S extends z.ZodObject>(
   const health = HealthState();
   // Spans only when tracing is on: the middleware costs ~1-2 % of a call even with a no-op tracer.
   // The deadline interceptor exposes the caller's grpc-timeout to the call middleware (platform/deadline.ts).
+  const shedder = new LoadShedder(base.overload, metrics);
+  cleanups.push(async () => shedder.close());
   const grpcServer = createServer({ interceptors: [deadlineServerInterceptor] });
   const server = (runtime.tracing.enabled ? grpcServer.use(openTelemetryServerMiddleware()) : grpcServer)
     // Request id, deadline, metrics, error mapping and details in one middleware (platform/server-call.ts).
-    .use(serverCallMiddleware({ registry: metrics, service: spec.name, logger }));
+    .use(serverCallMiddleware({ registry: metrics, service: spec.name, logger, shedder }));
   for (const s of setup.services) server.add(s.definition, s.implementation);
   server.add(HealthDefinition, HealthServiceImpl(health));
   const serviceNames = setup.services.map((s) => (s.definition as { fullName?: string }).fullName ?? "");

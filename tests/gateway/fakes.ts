@@ -14,6 +14,7 @@ import { TokenService } from "../../platform/auth.ts";
 import { discoveryMetrics } from "../../platform/discovery/metrics.ts";
 import { ERROR_DOMAIN, type Reason } from "../../platform/errors.ts";
 import { createLogger } from "../../platform/logger.ts";
+import { LoadShedder, type OverloadOptions } from "../../platform/overload.ts";
 import {
   type Friend,
   MessageDirection,
@@ -259,6 +260,8 @@ export async function startTestApp(
   opts: Partial<Pick<GatewayDeps, "bodyLimitBytes" | "tracing" | "trustProxy">> & {
     /** Rate limits (gateway/rate-limit.ts' config, defaults filled in); none when absent. */
     rateLimit?: Record<string, unknown>;
+    /** Load shedding (platform/overload.ts' config); none when absent. */
+    overload?: OverloadOptions;
     now?: () => number;
   } = {},
 ): Promise<TestApp> {
@@ -275,6 +278,7 @@ export async function startTestApp(
   });
   const logger = createLogger({ level: "debug", service: "gateway", instance: "test", destination: sink });
   const shutdown = { value: false };
+  const shedder = opts.overload ? new LoadShedder(opts.overload, metrics) : undefined;
   const app = createApp({
     user: world.userClient(),
     relation: world.relationClient(),
@@ -289,6 +293,7 @@ export async function startTestApp(
       ? { rateLimits: new RateLimits(rateLimitSection.parse(opts.rateLimit), metrics, opts.now) }
       : {}),
     ...(opts.trustProxy !== undefined ? { trustProxy: opts.trustProxy } : {}),
+    ...(shedder ? { shedder } : {}),
   });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, "127.0.0.1", () => resolve(s));

@@ -151,6 +151,10 @@ database-url
   value: {{ .Values.config.balancer.maxAttempts | quote }}
 - name: DZUG_BALANCER_DEADLINE_MS
   value: {{ .Values.config.balancer.deadlineMs | quote }}
+- name: DZUG_OVERLOAD_MAX_IN_FLIGHT
+  value: {{ .Values.config.overload.maxInFlight | quote }}
+- name: DZUG_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS
+  value: {{ .Values.config.overload.maxEventLoopDelayMs | quote }}
 - name: DZUG_BALANCER_EJECTION_CONSECUTIVE_FAILURES
   value: {{ .Values.config.balancer.ejection.consecutiveFailures | quote }}
 - name: DZUG_BALANCER_EJECTION_BASE_MS
