@@ -102,6 +102,7 @@ test("event-loop signal: a blocked loop sheds new work while some is in flight, 
     const shedder = new LoadShedder({ maxInFlight: 0, maxEventLoopDelayMs: 50 }, new Registry());
     try {
       if (c.holdWork) assert.equal(shedder.enter(), undefined);
+      await new Promise((r) => setTimeout(r, 100)); // the delay monitor samples from the next loop turn on
       const blockUntil = performance.now() + 300;
       while (performance.now() < blockUntil) {} // block the loop: its p99 delay in this window is ~300 ms
       // Watch a full window (500 ms) after the block for the signal.
