@@ -3,6 +3,7 @@
 // messages to them.
 import type { Logger } from "pino";
 import { z } from "zod";
+import type { Message } from "../proto/gen/dzug/message/v1/message.ts";
 import {
   type Friend,
   MessageDirection,
@@ -43,7 +44,28 @@ export const friendUserSchema = userSchema
   })
   .meta({ id: "FriendUser" });
 
+export const messageSchema = z
+  .strictObject({
+    id: int64,
+    to_user_id: int64,
+    from_user_id: int64,
+    content: z.string(),
+    create_time: int64.meta({ description: "when it was sent, ms since the epoch; unique within a conversation" }),
+  })
+  .meta({ id: "Message" });
+
 export type DouyinUser = z.infer<typeof userSchema>;
+export type DouyinMessage = z.infer<typeof messageSchema>;
+
+export function toMessages(messages: readonly Message[]): DouyinMessage[] {
+  return messages.map((m) => ({
+    id: m.id,
+    to_user_id: m.toUserId,
+    from_user_id: m.fromUserId,
+    content: m.content,
+    create_time: m.createTime,
+  }));
+}
 export type DouyinFriendUser = z.infer<typeof friendUserSchema>;
 
 export function toUser(profile: UserProfile, stats: RelationStats | undefined): DouyinUser {

@@ -38,6 +38,8 @@ export const StatusCode = {
   FOLLOW_SELF: 10006,
   ALREADY_FOLLOWING: 10007,
   NOT_FOLLOWING: 10008,
+  MESSAGE_SELF: 10009,
+  NOT_FRIENDS: 10010,
   // the system (HTTP 5xx)
   INTERNAL: 50001,
   UNAVAILABLE: 50301,
@@ -60,6 +62,12 @@ const byReason: Record<string, Failure> = {
   FOLLOW_SELF: { http: 200, statusCode: StatusCode.FOLLOW_SELF, statusMsg: "you cannot follow yourself" },
   ALREADY_FOLLOWING: { http: 200, statusCode: StatusCode.ALREADY_FOLLOWING, statusMsg: "already following this user" },
   NOT_FOLLOWING: { http: 200, statusCode: StatusCode.NOT_FOLLOWING, statusMsg: "not following this user" },
+  MESSAGE_SELF: { http: 200, statusCode: StatusCode.MESSAGE_SELF, statusMsg: "you cannot send a message to yourself" },
+  NOT_FRIENDS: {
+    http: 200,
+    statusCode: StatusCode.NOT_FRIENDS,
+    statusMsg: "you can send messages only to friends (users who follow you back)",
+  },
   INVALID_ARGUMENT: { http: 400, statusCode: StatusCode.INVALID_PARAMETER, statusMsg: "invalid parameter" },
   OVERLOADED: {
     http: 503,

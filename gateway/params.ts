@@ -12,6 +12,7 @@ import {
   USERNAME_MIN,
   usernameProblem,
 } from "../platform/credentials.ts";
+import { CONTENT_MAX, CONTENT_MIN, contentProblem } from "../platform/message-content.ts";
 import { badParameter, RequestError, StatusCode } from "./errors.ts";
 
 type Bag = Record<string, unknown>;
@@ -92,6 +93,9 @@ export const newPassword = checked(passwordProblem, PASSWORD_MIN, PASSWORD_MAX);
 export const loginUsername = checked((s) => loginProblem("username", s), 1, USERNAME_MAX);
 export const loginPassword = checked((s) => loginProblem("password", s), 1, PASSWORD_MAX);
 
+/** A chat message's text (platform/message-content.ts). */
+export const messageContent = checked(contentProblem, CONTENT_MIN, CONTENT_MAX);
+
 /** int64 id: a JSON number or a decimal string ("42"), 1..2^53-1. */
 export const id = z
   .union([z.number({ error: "must be an integer" }), z.string().regex(/^\d+$/, "must be an integer")], {
@@ -112,3 +116,13 @@ export const oneOf = <const V extends readonly [number, ...number[]]>(values: V,
     .union([z.number(), z.string().regex(/^\d+$/, `must be ${meaning}`)], { error: `must be ${meaning}` })
     .transform(Number)
     .pipe(z.union(values.map((v) => z.literal(v)) as [z.ZodLiteral<V[number]>], { error: `must be ${meaning}` }));
+
+/** int64 milliseconds since the epoch, 0 or more (a number or a decimal string). */
+export const epochMs = z
+  .union([z.number({ error: "must be an integer" }), z.string().regex(/^\d+$/, "must be an integer")], {
+    error: "must be an integer",
+  })
+  .transform(Number)
+  .pipe(
+    z.number().int("must be an integer").min(0, "must be 0 or more").max(Number.MAX_SAFE_INTEGER, "is out of range"),
+  );

@@ -4,8 +4,26 @@
 import type { CallOptions } from "nice-grpc";
 import { z } from "zod";
 import type { GatewayDeps } from "./deps.ts";
-import { type DouyinUser, friendUserSchema, toFriends, toUser, toUsers, userSchema } from "./douyin.ts";
-import { id, loginPassword, loginUsername, newPassword, newUsername, oneOf } from "./params.ts";
+import {
+  type DouyinUser,
+  friendUserSchema,
+  messageSchema,
+  toFriends,
+  toMessages,
+  toUser,
+  toUsers,
+  userSchema,
+} from "./douyin.ts";
+import {
+  epochMs,
+  id,
+  loginPassword,
+  loginUsername,
+  messageContent,
+  newPassword,
+  newUsername,
+  oneOf,
+} from "./params.ts";
 import type { RouteLimit } from "./rate-limit.ts";
 
 export interface RouteContext {
@@ -135,4 +153,31 @@ export const ROUTES: readonly Route[] = [
     friendUserSchema,
     async (d, q, o) => toFriends((await d.relation.listFriends(q, o)).friends, d.logger),
   ),
+  route({
+    method: "post",
+    path: "/douyin/message/action/",
+    summary: "Send (action_type 1) a chat message to to_user_id, a friend",
+    params: z.object({ to_user_id: id, action_type: oneOf([1], "1 (send)"), content: messageContent }),
+    auth: true,
+    result: z.object({}),
+    handle: async ({ to_user_id, content }, { deps, viewer, opts }) => {
+      await deps.message.sendMessage({ fromUserId: viewer, toUserId: to_user_id, content }, opts);
+      return {};
+    },
+  }),
+  route({
+    method: "get",
+    path: "/douyin/message/chat/",
+    summary: "The conversation with to_user_id, oldest first: messages after pre_msg_time, or the latest 200",
+    params: z.object({ to_user_id: id, pre_msg_time: epochMs.optional() }),
+    auth: true,
+    result: z.object({ message_list: z.array(messageSchema) }),
+    handle: async ({ to_user_id, pre_msg_time }, { deps, viewer, opts }) => {
+      const r = await deps.message.listMessages(
+        { userId: viewer, peerId: to_user_id, afterTime: pre_msg_time ?? 0 },
+        opts,
+      );
+      return { message_list: toMessages(r.messages) };
+    },
+  }),
 ];

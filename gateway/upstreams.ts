@@ -1,12 +1,14 @@
 // The services the gateway calls: the one list. server.ts makes one balanced client per entry,
 // config.ts takes a `services.<name>` override per entry, /readyz requires an instance of each.
 import type { Client } from "nice-grpc";
+import { MessageServiceDefinition } from "../proto/gen/dzug/message/v1/message.ts";
 import { RelationServiceDefinition } from "../proto/gen/dzug/relation/v1/relation.ts";
 import { UserServiceDefinition } from "../proto/gen/dzug/user/v1/user.ts";
 
 export const UPSTREAMS = {
   user: UserServiceDefinition,
   relation: RelationServiceDefinition,
+  message: MessageServiceDefinition,
 } as const;
 
 export type UpstreamName = keyof typeof UPSTREAMS;

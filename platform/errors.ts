@@ -20,6 +20,8 @@ export const Reason = {
   FOLLOW_SELF: "FOLLOW_SELF",
   ALREADY_FOLLOWING: "ALREADY_FOLLOWING",
   NOT_FOLLOWING: "NOT_FOLLOWING",
+  MESSAGE_SELF: "MESSAGE_SELF",
+  NOT_FRIENDS: "NOT_FRIENDS",
   TOKEN_INVALID: "TOKEN_INVALID",
   TOKEN_EXPIRED: "TOKEN_EXPIRED",
   /** The server sheds this call: over its capacity right now; another try a moment later may pass. */

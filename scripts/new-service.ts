@@ -5,7 +5,7 @@
 // (charts/dzug/templates/_services.tpl), a values block and its schema entry, and `npm run proto:gen`.
 // docs/adding-a-service.md says what to do next.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { namesOf, serviceFiles } from "./new-service/templates.ts";
@@ -20,6 +20,7 @@ const RESERVED = new Set(["gateway", "etcd", "postgresql", "platform", "test", "
 
 const CHART_LIST = "charts/dzug/templates/_services.tpl";
 const VALUES = "charts/dzug/values.yaml";
+const CI_VALUES = "charts/dzug/ci";
 const SCHEMA = "charts/dzug/values.schema.json";
 
 class Refusal extends Error {}
@@ -45,15 +46,19 @@ function withChartListed(name: string): { text: string; current: string[] } {
   return { text: text.replace(m[0], `${m[1]}${next}`), current };
 }
 
-/** values.yaml with a block for `name` copied from the last service's block (same defaults). */
-function withValues(name: string, last: string): string {
-  const text = read(VALUES);
-  if (name in (parseYaml(text) as Record<string, unknown>))
-    throw new Refusal(`${VALUES} already has a top-level "${name}" key`);
+/**
+ * A values file with a block for `name` copied from the last service's block (same defaults and, in
+ * charts/dzug/ci/, the same test variant); undefined when the file has no such block.
+ */
+function withValues(path: string, name: string, last: string): string | undefined {
+  const text = read(path);
+  if (name in ((parseYaml(text) ?? {}) as Record<string, unknown>))
+    throw new Refusal(`${path} already has a top-level "${name}" key`);
   const block = new RegExp(`^${last}:\\n(?:(?:  .*)?\\n)*?(?=\\S)`, "m").exec(text);
-  if (!block) throw new Refusal(`${VALUES}: cannot find the "${last}:" block to copy`);
+  if (!block) return undefined;
+  const gap = block[0].endsWith("\n\n") ? "\n\n" : "\n";
   const copy = block[0].replace(`${last}:`, `${name}:`).trimEnd();
-  return text.replace(block[0], `${block[0].trimEnd()}\n\n${copy}\n\n`);
+  return text.replace(block[0], `${block[0].trimEnd()}${gap}${copy}${gap}`);
 }
 
 /** values.schema.json with `name` referring to the shared gRPC service definition, after `last`. */
@@ -80,10 +85,20 @@ function plan(name: string): Map<string, string> {
   if (chart.current.includes(name)) throw new Refusal(`"${name}" is already in ${CHART_LIST}`);
   const last = chart.current.at(-1);
   if (!last) throw new Refusal(`${CHART_LIST} lists no service to copy values from`);
+  const valuesFiles = [
+    VALUES,
+    ...readdirSync(join(root, CI_VALUES))
+      .map((f) => `${CI_VALUES}/${f}`)
+      .sort(),
+  ];
   return new Map([
     ...Object.entries(files),
     [CHART_LIST, chart.text],
-    [VALUES, withValues(name, last)],
+    ...valuesFiles.flatMap((path): Array<[string, string]> => {
+      const text = withValues(path, name, last);
+      if (text === undefined && path === VALUES) throw new Refusal(`${VALUES}: no "${last}:" block to copy`);
+      return text === undefined ? [] : [[path, text]];
+    }),
     [SCHEMA, withSchema(name, last)],
   ]);
 }

@@ -22,6 +22,7 @@ import { decodeRecord, serviceDir } from "../../platform/discovery/index.ts";
 import { createLogger } from "../../platform/logger.ts";
 import { createMetricsRegistry } from "../../platform/metrics.ts";
 import { defaultClientMiddleware } from "../../platform/service.ts";
+import { MessageServiceDefinition } from "../../proto/gen/dzug/message/v1/message.ts";
 import { RelationServiceDefinition } from "../../proto/gen/dzug/relation/v1/relation.ts";
 import { UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
 
@@ -66,6 +67,7 @@ const logger = createLogger({
 const app = createApp({
   user: perRequestClient("user", UserServiceDefinition),
   relation: perRequestClient("relation", RelationServiceDefinition),
+  message: perRequestClient("message", MessageServiceDefinition),
   tokens: new TokenService(env.DZUG_AUTH_JWT_SECRET ?? "", 86_400),
   discovery: { snapshot: () => [] },
   logger,

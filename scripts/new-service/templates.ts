@@ -207,7 +207,7 @@ let caller: DiscoveryCaller;
 let client: Client<typeof ${P}ServiceDefinition>;
 
 before(async () => {
-  sys = await DzugSystem.start({ users: 0, relations: 0, replicas: { ${n}: 2 }, gateway: false });
+  sys = await DzugSystem.start({ replicas: { ${n}: 2 }, gateway: false });
   caller = discoveryCaller(sys.etcd.endpoint);
   client = caller.discovery.client("${n}", ${P}ServiceDefinition);
   const registered = () => caller.discovery.watch("${n}").instances().length;

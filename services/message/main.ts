@@ -1,8 +1,10 @@
-// The message service process.
+// The message service process: chat between friends; asks the relation and user services through etcd discovery.
 import { runServiceMain } from "../../platform/service.ts";
 import { watchDatabaseHealth } from "../../platform/storage/health.ts";
 import { openDatabase } from "../../platform/storage/index.ts";
 import { MessageServiceDefinition } from "../../proto/gen/dzug/message/v1/message.ts";
+import { RelationServiceDefinition } from "../../proto/gen/dzug/relation/v1/relation.ts";
+import { UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
 import { messageConfigSchema } from "./config.ts";
 import { messageService } from "./handlers.ts";
 import { MESSAGE_MIGRATION_TABLE, messageMigrations } from "./migrations.ts";
@@ -11,7 +13,7 @@ import { MessageStore, type MessageTables } from "./store.ts";
 await runServiceMain({
   name: "message",
   configSchema: messageConfigSchema,
-  async setup({ config, logger }) {
+  async setup({ config, logger, discovery }) {
     const database = await openDatabase<MessageTables>({
       url: config.database.url,
       logger,
@@ -19,13 +21,13 @@ await runServiceMain({
       migrationTable: MESSAGE_MIGRATION_TABLE,
     });
     const health = watchDatabaseHealth(database);
+    const implementation = messageService({
+      store: new MessageStore(database.db),
+      relations: discovery.client("relation", RelationServiceDefinition),
+      users: discovery.client("user", UserServiceDefinition),
+    });
     return {
-      services: [
-        {
-          definition: MessageServiceDefinition,
-          implementation: messageService({ store: new MessageStore(database.db) }),
-        },
-      ],
+      services: [{ definition: MessageServiceDefinition, implementation }],
       notReadyReason: health.notReadyReason,
       close: async () => {
         health.stop();

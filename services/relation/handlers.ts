@@ -1,6 +1,7 @@
 // RelationService: the follow graph and its counts; lists hydrated with profiles from the user service.
 import { type Client, ClientError, type ServiceImplementation, Status } from "nice-grpc";
 import { checkId, DomainError, invalidArgument as invalid, Reason } from "../../platform/errors.ts";
+import type { MessageServiceDefinition } from "../../proto/gen/dzug/message/v1/message.ts";
 import type {
   Friend,
   RelatedUser,
@@ -12,6 +13,7 @@ import type { UserProfile, UserServiceDefinition } from "../../proto/gen/dzug/us
 import { AlreadyFollowingError, NotFollowingError, type RelationStore } from "./store.ts";
 
 export type UserClient = Client<typeof UserServiceDefinition>;
+export type MessageClient = Client<typeof MessageServiceDefinition>;
 
 /** Upper bound of ids in one GetRelationStats call. */
 export const STATS_MAX = 10_000;
@@ -33,10 +35,12 @@ const userNotFound = () => new DomainError(Status.NOT_FOUND, Reason.USER_NOT_FOU
 export function relationService(deps: {
   store: RelationStore;
   users: UserClient;
+  /** The newest message of each friend's conversation with the viewer: one batched call per list. */
+  messages: MessageClient;
   /** The most entries one list answers (config `lists.maxLength`): the newest ones. */
   maxListLength: number;
 }): ServiceImplementation<typeof RelationServiceDefinition> {
-  const { store, users, maxListLength: max } = deps;
+  const { store, users, messages, maxListLength: max } = deps;
 
   async function assertUserExists(id: number, signal: AbortSignal): Promise<void> {
     try {
@@ -126,14 +130,31 @@ export function relationService(deps: {
     async listFriends({ userId, viewerId }, ctx) {
       checkId(userId, "user_id");
       checkViewer(viewerId);
-      const related = await hydrate(userId, await store.listFriends(userId, max), viewerId, ctx.signal);
-      // There is no chat service in this system: no friend has a latest message.
-      const friends: Friend[] = related.map((user) => ({
-        user,
-        message: "",
-        direction: MessageDirection.MESSAGE_DIRECTION_UNSPECIFIED,
-      }));
+      const ids = await store.listFriends(userId, max);
+      // The conversations are the viewer's: nobody reads the chats of the user whose list they view.
+      const [related, latest] = await Promise.all([
+        hydrate(userId, ids, viewerId, ctx.signal),
+        viewerId > 0 && ids.length > 0
+          ? messages.getLatestMessages({ userId: viewerId, peerIds: ids }, { signal: ctx.signal })
+          : { messages: [] },
+      ]);
+      const byPeer = new Map(latest.messages.map((m) => [m.fromUserId === viewerId ? m.toUserId : m.fromUserId, m]));
+      const friends: Friend[] = related.map((user) => {
+        const m = byPeer.get(user.profile?.id ?? 0);
+        const direction = !m
+          ? MessageDirection.MESSAGE_DIRECTION_UNSPECIFIED
+          : m.fromUserId === viewerId
+            ? MessageDirection.MESSAGE_DIRECTION_SENT
+            : MessageDirection.MESSAGE_DIRECTION_RECEIVED;
+        return { user, message: m?.content ?? "", direction };
+      });
       return { friends };
+    },
+
+    async isFriend({ userId, otherId }) {
+      checkId(userId, "user_id");
+      checkId(otherId, "other_id");
+      return { isFriend: userId !== otherId && (await store.areFriends(userId, otherId)) };
     },
 
     async getRelationStats({ viewerId, userIds }, ctx) {

@@ -1,7 +1,9 @@
-// The relation service process: the follow graph; calls the user service through etcd discovery.
+// The relation service process: the follow graph; calls the user service (profiles) and the message
+// service (friend lists' newest messages) through etcd discovery.
 import { runServiceMain } from "../../platform/service.ts";
 import { watchDatabaseHealth } from "../../platform/storage/health.ts";
 import { openDatabase } from "../../platform/storage/index.ts";
+import { MessageServiceDefinition } from "../../proto/gen/dzug/message/v1/message.ts";
 import { RelationServiceDefinition } from "../../proto/gen/dzug/relation/v1/relation.ts";
 import { UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
 import { relationConfigSchema } from "./config.ts";
@@ -30,6 +32,7 @@ await runServiceMain({
           implementation: relationService({
             store: new RelationStore(database.db),
             users,
+            messages: discovery.client("message", MessageServiceDefinition),
             maxListLength: config.lists.maxLength,
           }),
         },

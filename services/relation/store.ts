@@ -137,6 +137,21 @@ export class RelationStore {
     return row !== undefined;
   }
 
+  /** Whether `a` and `b` follow each other. */
+  async areFriends(a: number, b: number): Promise<boolean> {
+    const rows = await this.#db
+      .selectFrom("follows")
+      .select("seq")
+      .where((eb) =>
+        eb.or([
+          eb.and([eb("follower_id", "=", a), eb("followee_id", "=", b)]),
+          eb.and([eb("follower_id", "=", b), eb("followee_id", "=", a)]),
+        ]),
+      )
+      .execute();
+    return rows.length === 2;
+  }
+
   /** Whom `userId` follows, newest relation first, at most `limit`. */
   async listFollowing(userId: number, limit: number): Promise<number[]> {
     const rows = await this.#db

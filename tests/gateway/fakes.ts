@@ -45,6 +45,8 @@ export class FakeWorld {
   users = new Map<number, UserProfile & { password: string }>();
   follows: Array<{ follower: number; followee: number }> = []; // newest last
   messages = new Map<string, { text: string; from: number }>();
+  /** Chat messages sent through messageClient(), oldest first. */
+  chats: Array<{ id: number; fromUserId: number; toUserId: number; content: string; createTime: number }> = [];
   nextId = 1;
   calls: Array<{ method: string; request: unknown; metadata?: unknown; spanId?: string; traceId?: string }> = [];
   /** When set, login waits for it (given the call's signal) before answering. */
@@ -132,6 +134,39 @@ export class FakeWorld {
       verifyToken: async (req: { token?: string }, o?: never) => {
         this.record("verifyToken", req, o);
         return { userId: await tokens.verify(req.token ?? "") };
+      },
+    };
+  }
+
+  messageClient(): any {
+    const P = "message.v1.MessageService";
+    const key = (a: number, b: number) => `${Math.min(a, b)}-${Math.max(a, b)}`;
+    const follows = (a: number, b: number) => this.follows.some((f) => f.follower === a && f.followee === b);
+    return {
+      sendMessage: async (req: { fromUserId: number; toUserId: number; content: string }, o?: never) => {
+        this.record("sendMessage", req, o);
+        const { fromUserId: from, toUserId: to } = req;
+        if (from === to) throw fail(`${P}/SendMessage`, Status.INVALID_ARGUMENT, "MESSAGE_SELF", "to yourself");
+        if (!this.users.has(to)) throw fail(`${P}/SendMessage`, Status.NOT_FOUND, "USER_NOT_FOUND", "no such user");
+        if (!follows(from, to) || !follows(to, from))
+          throw fail(`${P}/SendMessage`, Status.FAILED_PRECONDITION, "NOT_FRIENDS", "not friends");
+        const last = this.chats.findLast((m) => key(m.fromUserId, m.toUserId) === key(from, to));
+        const message = {
+          id: this.chats.length + 1,
+          fromUserId: from,
+          toUserId: to,
+          content: req.content,
+          createTime: Math.max(Date.now(), (last?.createTime ?? 0) + 1),
+        };
+        this.chats.push(message);
+        this.messages.set(key(from, to), { text: req.content, from });
+        return { message };
+      },
+      listMessages: async (req: { userId: number; peerId: number; afterTime: number }, o?: never) => {
+        this.record("listMessages", req, o);
+        const conversation = this.chats.filter((m) => key(m.fromUserId, m.toUserId) === key(req.userId, req.peerId));
+        const messages = req.afterTime > 0 ? conversation.filter((m) => m.createTime > req.afterTime) : conversation;
+        return { messages: messages.slice(req.afterTime > 0 ? 0 : -200).slice(0, 200) };
       },
     };
   }
@@ -282,6 +317,7 @@ export async function startTestApp(
   const app = createApp({
     user: world.userClient(),
     relation: world.relationClient(),
+    message: world.messageClient(),
     tokens,
     discovery,
     logger,

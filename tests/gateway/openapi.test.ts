@@ -11,13 +11,16 @@ import { call, json, rpcError, startTestApp, type TestApp, tokens } from "./fake
 let t: TestApp;
 let token: string;
 let other: number;
+let friend: number;
 
 before(async () => {
   t = await startTestApp({ bodyLimitBytes: 1024 });
   const me = t.world.addUser("alice");
   other = t.world.addUser("bob");
-  t.world.addUser("carol");
+  friend = t.world.addUser("carol");
   token = await tokens.issue(me);
+  // alice and carol are friends: they may chat
+  t.world.follows.push({ follower: me, followee: friend }, { follower: friend, followee: me });
 });
 after(() => t.close());
 
@@ -30,6 +33,10 @@ function goodParams(path: string): Record<string, string> {
       return { username: "alice", password: "secret123" };
     case "/douyin/relation/action/":
       return { token, to_user_id: String(other), action_type: "1" };
+    case "/douyin/message/action/":
+      return { token, to_user_id: String(friend), action_type: "1", content: "hello" };
+    case "/douyin/message/chat/":
+      return { token, to_user_id: String(friend), pre_msg_time: "0" };
     default:
       return { token, user_id: String(other) };
   }
@@ -55,6 +62,8 @@ const FIRST_RPC: Record<string, string> = {
   "/douyin/relation/follow/list/": "listFollowing",
   "/douyin/relation/follower/list/": "listFollowers",
   "/douyin/relation/friend/list/": "listFriends",
+  "/douyin/message/action/": "sendMessage",
+  "/douyin/message/chat/": "listMessages",
 };
 
 const send = (method: string, path: string, params: Record<string, string>) =>

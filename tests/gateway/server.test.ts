@@ -17,6 +17,7 @@ import { TokenService } from "../../platform/auth.ts";
 import { Registrar } from "../../platform/discovery/index.ts";
 import { DomainError, domainErrorsMiddleware, Reason } from "../../platform/errors.ts";
 import { createLogger } from "../../platform/logger.ts";
+import { MessageServiceDefinition } from "../../proto/gen/dzug/message/v1/message.ts";
 import { RelationServiceDefinition } from "../../proto/gen/dzug/relation/v1/relation.ts";
 import { UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
 import { EtcdProcess } from "../harness/etcd.ts";
@@ -94,8 +95,22 @@ before(async () => {
     async listFriends() {
       return { friends: [] };
     },
+    async isFriend() {
+      return { isFriend: false };
+    },
     async getRelationStats(req) {
       return { stats: req.userIds.map((userId) => ({ userId, followCount: 2, followerCount: 3, isFollow: false })) };
+    },
+  });
+  grpc.add(MessageServiceDefinition, {
+    async sendMessage() {
+      throw new DomainError(Status.FAILED_PRECONDITION, Reason.NOT_FRIENDS, "not friends");
+    },
+    async listMessages() {
+      return { messages: [] };
+    },
+    async getLatestMessages() {
+      return { messages: [] };
     },
   });
   grpcPort = await grpc.listen("127.0.0.1:0");
@@ -143,7 +158,7 @@ async function api(path: string, init: RequestInit = {}) {
   return { status: res.status, body: (await res.json()) as any };
 }
 
-function register(service: "user" | "relation"): Promise<void> {
+function register(service: "user" | "relation" | "message"): Promise<void> {
   const r = new Registrar({
     etcd: client,
     prefix: PREFIX,
@@ -192,6 +207,7 @@ test("with instances registered in etcd: ready, calls balanced to them, reasons 
     },
   );
   await register("relation");
+  await register("message");
   await waitFor(async () => (await api("/readyz")).status === 200, { timeoutMs: 10_000, message: "gateway ready" });
 
   const reg = await api("/douyin/user/register/", {

@@ -90,7 +90,10 @@ export interface SystemOptions {
   users?: number;
   /** Instances of the relation service (default 2). */
   relations?: number;
-  /** Instances of any service (by folder name under services/); default 2 for user and relation, 1 for the others. */
+  /**
+   * Instances of each service (by folder name under services/); when given, a service it does not name
+   * gets none. Without it: `users`, `relations` (default 2 each) and 1 of each other service.
+   */
   replicas?: Partial<Record<ServiceName, number>>;
   gateway?: boolean;
   databaseUrl?: string;
@@ -226,8 +229,10 @@ export class DzugSystem {
 }
 
 function replicasOf(svc: ServiceName, opts: SystemOptions): number {
-  const legacy = svc === "user" ? opts.users : svc === "relation" ? opts.relations : undefined;
-  return opts.replicas?.[svc] ?? legacy ?? (svc === "user" || svc === "relation" ? 2 : 1);
+  if (opts.replicas) return opts.replicas[svc] ?? 0;
+  if (svc === "user") return opts.users ?? 2;
+  if (svc === "relation") return opts.relations ?? 2;
+  return 1;
 }
 
 /** Calls the gateway and returns status + parsed JSON body. */

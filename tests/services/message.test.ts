@@ -1,27 +1,29 @@
-// The message service as real processes (2 instances, real etcd, SQLite), called by name through etcd
-// discovery as the gateway calls it.
+// The message service as real processes (2 instances, with user and relation, real etcd, SQLite),
+// called by name through etcd discovery as the gateway and the relation service call it.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { type Client, ClientError, Status } from "nice-grpc";
-import { pino } from "pino";
-import { openDatabase } from "../../platform/storage/index.ts";
+import { type Client, Status } from "nice-grpc";
+import { errorReason } from "../../platform/errors.ts";
 import { MessageServiceDefinition } from "../../proto/gen/dzug/message/v1/message.ts";
-import { MESSAGE_MIGRATION_TABLE, messageMigrations } from "../../services/message/migrations.ts";
-import { MessageStore, type MessageTables } from "../../services/message/store.ts";
+import { MessageDirection, RelationServiceDefinition } from "../../proto/gen/dzug/relation/v1/relation.ts";
+import { UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
 import { type DiscoveryCaller, discoveryCaller } from "../harness/discovery.ts";
 import { DzugSystem } from "../harness/system.ts";
 import { waitFor } from "../harness/wait.ts";
 
 let sys: DzugSystem;
 let caller: DiscoveryCaller;
-let client: Client<typeof MessageServiceDefinition>;
+let messages: Client<typeof MessageServiceDefinition>;
+let relations: Client<typeof RelationServiceDefinition>;
+let users: Client<typeof UserServiceDefinition>;
 
 before(async () => {
-  sys = await DzugSystem.start({ users: 0, relations: 0, replicas: { message: 2 }, gateway: false });
+  sys = await DzugSystem.start({ replicas: { user: 1, relation: 1, message: 2 }, gateway: false });
   caller = discoveryCaller(sys.etcd.endpoint);
-  client = caller.discovery.client("message", MessageServiceDefinition);
-  const registered = () => caller.discovery.watch("message").instances().length;
-  await waitFor(() => registered() === 2, { message: "2 message instances in etcd" });
+  messages = caller.discovery.client("message", MessageServiceDefinition);
+  relations = caller.discovery.client("relation", RelationServiceDefinition);
+  users = caller.discovery.client("user", UserServiceDefinition);
+  await waitFor(() => caller.discovery.watch("message").instances().length === 2, { message: "2 message instances" });
 });
 
 after(async () => {
@@ -29,29 +31,53 @@ after(async () => {
   await sys?.destroy();
 });
 
-test("GetItem answers a stored item through discovery (both instances), and no item for an unknown id", async () => {
-  const database = await openDatabase<MessageTables>({
-    url: sys.databaseUrl,
-    logger: pino({ level: "warn" }),
-    migrations: messageMigrations,
-    migrationTable: MESSAGE_MIGRATION_TABLE,
-  });
+async function failure(p: Promise<unknown>): Promise<{ code: Status; reason: string | undefined }> {
   try {
-    const stored = await new MessageStore(database.db).add("hello");
-    for (let i = 0; i < 4; i++) {
-      const { item } = await client.getItem({ id: stored.id });
-      assert.deepEqual(item, { id: stored.id, content: "hello", createdAt: stored.createdAt });
-    }
-    assert.equal((await client.getItem({ id: stored.id + 1000 })).item, undefined);
-  } finally {
-    await database.close();
+    await p;
+  } catch (err) {
+    return { code: (err as { code: Status }).code, reason: errorReason(err) };
   }
-});
+  throw new Error("the call succeeded");
+}
 
-test("GetItem refuses an invalid id with INVALID_ARGUMENT", async () => {
-  await assert.rejects(client.getItem({ id: 0 }), (err: unknown) => {
-    assert.ok(err instanceof ClientError);
-    assert.equal(err.code, Status.INVALID_ARGUMENT);
-    return true;
+test("friends chat through discovery; the friend list carries the newest message; strangers are refused", async () => {
+  const register = async (username: string) => (await users.register({ username, password: "secret-123" })).userId;
+  const [a, b, c] = [await register("svc-a"), await register("svc-b"), await register("svc-c")];
+  await relations.follow({ followerId: a, followeeId: b });
+  assert.deepEqual(await failure(messages.sendMessage({ fromUserId: a, toUserId: b, content: "hi" })), {
+    code: Status.FAILED_PRECONDITION,
+    reason: "NOT_FRIENDS",
   });
+  await relations.follow({ followerId: b, followeeId: a });
+  const first = (await messages.sendMessage({ fromUserId: a, toUserId: b, content: "hi b" })).message!;
+  const second = (await messages.sendMessage({ fromUserId: b, toUserId: a, content: "hi a\nhow are you?" })).message!;
+  assert.ok(second.createTime > first.createTime);
+  for (let i = 0; i < 4; i++) {
+    assert.deepEqual((await messages.listMessages({ userId: b, peerId: a, afterTime: 0 })).messages, [first, second]);
+    assert.deepEqual((await messages.listMessages({ userId: a, peerId: b, afterTime: first.createTime })).messages, [
+      second,
+    ]);
+  }
+  assert.deepEqual((await messages.getLatestMessages({ userId: a, peerIds: [b, c] })).messages, [second]);
+  const { friends } = await relations.listFriends({ userId: a, viewerId: a });
+  assert.deepEqual(
+    friends.map((f) => [f.user?.profile?.id, f.message, f.direction]),
+    [[b, "hi a\nhow are you?", MessageDirection.MESSAGE_DIRECTION_RECEIVED]],
+  );
+  assert.deepEqual(await failure(messages.sendMessage({ fromUserId: a, toUserId: c, content: "hi" })), {
+    code: Status.FAILED_PRECONDITION,
+    reason: "NOT_FRIENDS",
+  });
+  assert.deepEqual(await failure(messages.sendMessage({ fromUserId: a, toUserId: 999_999, content: "hi" })), {
+    code: Status.NOT_FOUND,
+    reason: "USER_NOT_FOUND",
+  });
+  assert.deepEqual(await failure(messages.sendMessage({ fromUserId: a, toUserId: a, content: "hi" })), {
+    code: Status.INVALID_ARGUMENT,
+    reason: "MESSAGE_SELF",
+  });
+  assert.equal(
+    (await failure(messages.sendMessage({ fromUserId: a, toUserId: b, content: "a\u0007" }))).code,
+    Status.INVALID_ARGUMENT,
+  );
 });

@@ -12,40 +12,69 @@ export const protobufPackage = "dzug.message.v1";
 
 export const protobufFileName = "dzug/message/v1/message.proto";
 
-export interface Item {
+export interface Message {
   id: number;
+  fromUserId: number;
+  toUserId: number;
   content: string;
-  /** Milliseconds since the epoch. */
-  createdAt: number;
+  /** Milliseconds since the epoch; unique and increasing within a conversation. */
+  createTime: number;
 }
 
-export interface GetItemRequest {
-  id: number;
+export interface SendMessageRequest {
+  fromUserId: number;
+  toUserId: number;
+  content: string;
 }
 
-export interface GetItemResponse {
-  item: Item | undefined;
+export interface SendMessageResponse {
+  message: Message | undefined;
 }
 
-function createBaseItem(): Item {
-  return { id: 0, content: "", createdAt: 0 };
+export interface ListMessagesRequest {
+  userId: number;
+  peerId: number;
+  afterTime: number;
 }
 
-export const Item: MessageFns<Item> = {
-  encode(message: Item, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export interface ListMessagesResponse {
+  messages: Message[];
+}
+
+export interface GetLatestMessagesRequest {
+  userId: number;
+  peerIds: number[];
+}
+
+export interface GetLatestMessagesResponse {
+  messages: Message[];
+}
+
+function createBaseMessage(): Message {
+  return { id: 0, fromUserId: 0, toUserId: 0, content: "", createTime: 0 };
+}
+
+export const Message: MessageFns<Message> = {
+  encode(message: Message, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== 0) {
       writer.uint32(8).int64(message.id);
     }
-    if (message.content !== "") {
-      writer.uint32(18).string(message.content);
+    if (message.fromUserId !== 0) {
+      writer.uint32(16).int64(message.fromUserId);
     }
-    if (message.createdAt !== 0) {
-      writer.uint32(24).int64(message.createdAt);
+    if (message.toUserId !== 0) {
+      writer.uint32(24).int64(message.toUserId);
+    }
+    if (message.content !== "") {
+      writer.uint32(34).string(message.content);
+    }
+    if (message.createTime !== 0) {
+      writer.uint32(40).int64(message.createTime);
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): Item {
+  decode(input: BinaryReader | Uint8Array, length?: number): Message {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -54,7 +83,7 @@ export const Item: MessageFns<Item> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseItem();
+      const message = createBaseMessage();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -67,11 +96,11 @@ export const Item: MessageFns<Item> = {
             continue;
           }
           case 2: {
-            if (tag !== 18) {
+            if (tag !== 16) {
               break;
             }
 
-            message.content = reader.string();
+            message.fromUserId = longToNumber(reader.int64());
             continue;
           }
           case 3: {
@@ -79,7 +108,23 @@ export const Item: MessageFns<Item> = {
               break;
             }
 
-            message.createdAt = longToNumber(reader.int64());
+            message.toUserId = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.content = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.createTime = longToNumber(reader.int64());
             continue;
           }
         }
@@ -94,57 +139,81 @@ export const Item: MessageFns<Item> = {
     }
   },
 
-  fromJSON(object: any): Item {
+  fromJSON(object: any): Message {
     return {
       id: isSet(object.id) ? globalThis.Number(object.id) : 0,
+      fromUserId: isSet(object.fromUserId)
+        ? globalThis.Number(object.fromUserId)
+        : isSet(object.from_user_id)
+        ? globalThis.Number(object.from_user_id)
+        : 0,
+      toUserId: isSet(object.toUserId)
+        ? globalThis.Number(object.toUserId)
+        : isSet(object.to_user_id)
+        ? globalThis.Number(object.to_user_id)
+        : 0,
       content: isSet(object.content) ? globalThis.String(object.content) : "",
-      createdAt: isSet(object.createdAt)
-        ? globalThis.Number(object.createdAt)
-        : isSet(object.created_at)
-        ? globalThis.Number(object.created_at)
+      createTime: isSet(object.createTime)
+        ? globalThis.Number(object.createTime)
+        : isSet(object.create_time)
+        ? globalThis.Number(object.create_time)
         : 0,
     };
   },
 
-  toJSON(message: Item): unknown {
+  toJSON(message: Message): unknown {
     const obj: any = {};
     if (message.id !== 0) {
       obj.id = Math.round(message.id);
     }
+    if (message.fromUserId !== 0) {
+      obj.fromUserId = Math.round(message.fromUserId);
+    }
+    if (message.toUserId !== 0) {
+      obj.toUserId = Math.round(message.toUserId);
+    }
     if (message.content !== "") {
       obj.content = message.content;
     }
-    if (message.createdAt !== 0) {
-      obj.createdAt = Math.round(message.createdAt);
+    if (message.createTime !== 0) {
+      obj.createTime = Math.round(message.createTime);
     }
     return obj;
   },
 
-  create(base?: DeepPartial<Item>): Item {
-    return Item.fromPartial(base ?? {});
+  create(base?: DeepPartial<Message>): Message {
+    return Message.fromPartial(base ?? {});
   },
-  fromPartial(object: DeepPartial<Item>): Item {
-    const message = createBaseItem();
+  fromPartial(object: DeepPartial<Message>): Message {
+    const message = createBaseMessage();
     message.id = object.id ?? 0;
+    message.fromUserId = object.fromUserId ?? 0;
+    message.toUserId = object.toUserId ?? 0;
     message.content = object.content ?? "";
-    message.createdAt = object.createdAt ?? 0;
+    message.createTime = object.createTime ?? 0;
     return message;
   },
 };
 
-function createBaseGetItemRequest(): GetItemRequest {
-  return { id: 0 };
+function createBaseSendMessageRequest(): SendMessageRequest {
+  return { fromUserId: 0, toUserId: 0, content: "" };
 }
 
-export const GetItemRequest: MessageFns<GetItemRequest> = {
-  encode(message: GetItemRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.id !== 0) {
-      writer.uint32(8).int64(message.id);
+export const SendMessageRequest: MessageFns<SendMessageRequest> = {
+  encode(message: SendMessageRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.fromUserId !== 0) {
+      writer.uint32(8).int64(message.fromUserId);
+    }
+    if (message.toUserId !== 0) {
+      writer.uint32(16).int64(message.toUserId);
+    }
+    if (message.content !== "") {
+      writer.uint32(26).string(message.content);
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): GetItemRequest {
+  decode(input: BinaryReader | Uint8Array, length?: number): SendMessageRequest {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -153,7 +222,7 @@ export const GetItemRequest: MessageFns<GetItemRequest> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseGetItemRequest();
+      const message = createBaseSendMessageRequest();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -162,7 +231,23 @@ export const GetItemRequest: MessageFns<GetItemRequest> = {
               break;
             }
 
-            message.id = longToNumber(reader.int64());
+            message.fromUserId = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.toUserId = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.content = reader.string();
             continue;
           }
         }
@@ -177,41 +262,61 @@ export const GetItemRequest: MessageFns<GetItemRequest> = {
     }
   },
 
-  fromJSON(object: any): GetItemRequest {
-    return { id: isSet(object.id) ? globalThis.Number(object.id) : 0 };
+  fromJSON(object: any): SendMessageRequest {
+    return {
+      fromUserId: isSet(object.fromUserId)
+        ? globalThis.Number(object.fromUserId)
+        : isSet(object.from_user_id)
+        ? globalThis.Number(object.from_user_id)
+        : 0,
+      toUserId: isSet(object.toUserId)
+        ? globalThis.Number(object.toUserId)
+        : isSet(object.to_user_id)
+        ? globalThis.Number(object.to_user_id)
+        : 0,
+      content: isSet(object.content) ? globalThis.String(object.content) : "",
+    };
   },
 
-  toJSON(message: GetItemRequest): unknown {
+  toJSON(message: SendMessageRequest): unknown {
     const obj: any = {};
-    if (message.id !== 0) {
-      obj.id = Math.round(message.id);
+    if (message.fromUserId !== 0) {
+      obj.fromUserId = Math.round(message.fromUserId);
+    }
+    if (message.toUserId !== 0) {
+      obj.toUserId = Math.round(message.toUserId);
+    }
+    if (message.content !== "") {
+      obj.content = message.content;
     }
     return obj;
   },
 
-  create(base?: DeepPartial<GetItemRequest>): GetItemRequest {
-    return GetItemRequest.fromPartial(base ?? {});
+  create(base?: DeepPartial<SendMessageRequest>): SendMessageRequest {
+    return SendMessageRequest.fromPartial(base ?? {});
   },
-  fromPartial(object: DeepPartial<GetItemRequest>): GetItemRequest {
-    const message = createBaseGetItemRequest();
-    message.id = object.id ?? 0;
+  fromPartial(object: DeepPartial<SendMessageRequest>): SendMessageRequest {
+    const message = createBaseSendMessageRequest();
+    message.fromUserId = object.fromUserId ?? 0;
+    message.toUserId = object.toUserId ?? 0;
+    message.content = object.content ?? "";
     return message;
   },
 };
 
-function createBaseGetItemResponse(): GetItemResponse {
-  return { item: undefined };
+function createBaseSendMessageResponse(): SendMessageResponse {
+  return { message: undefined };
 }
 
-export const GetItemResponse: MessageFns<GetItemResponse> = {
-  encode(message: GetItemResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.item !== undefined) {
-      Item.encode(message.item, writer.uint32(10).fork()).join();
+export const SendMessageResponse: MessageFns<SendMessageResponse> = {
+  encode(message: SendMessageResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.message !== undefined) {
+      Message.encode(message.message, writer.uint32(10).fork()).join();
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): GetItemResponse {
+  decode(input: BinaryReader | Uint8Array, length?: number): SendMessageResponse {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -220,7 +325,7 @@ export const GetItemResponse: MessageFns<GetItemResponse> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseGetItemResponse();
+      const message = createBaseSendMessageResponse();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -229,7 +334,7 @@ export const GetItemResponse: MessageFns<GetItemResponse> = {
               break;
             }
 
-            message.item = Item.decode(reader, reader.uint32());
+            message.message = Message.decode(reader, reader.uint32());
             continue;
           }
         }
@@ -244,40 +349,432 @@ export const GetItemResponse: MessageFns<GetItemResponse> = {
     }
   },
 
-  fromJSON(object: any): GetItemResponse {
-    return { item: isSet(object.item) ? Item.fromJSON(object.item) : undefined };
+  fromJSON(object: any): SendMessageResponse {
+    return { message: isSet(object.message) ? Message.fromJSON(object.message) : undefined };
   },
 
-  toJSON(message: GetItemResponse): unknown {
+  toJSON(message: SendMessageResponse): unknown {
     const obj: any = {};
-    if (message.item !== undefined) {
-      obj.item = Item.toJSON(message.item);
+    if (message.message !== undefined) {
+      obj.message = Message.toJSON(message.message);
     }
     return obj;
   },
 
-  create(base?: DeepPartial<GetItemResponse>): GetItemResponse {
-    return GetItemResponse.fromPartial(base ?? {});
+  create(base?: DeepPartial<SendMessageResponse>): SendMessageResponse {
+    return SendMessageResponse.fromPartial(base ?? {});
   },
-  fromPartial(object: DeepPartial<GetItemResponse>): GetItemResponse {
-    const message = createBaseGetItemResponse();
-    message.item = (object.item !== undefined && object.item !== null) ? Item.fromPartial(object.item) : undefined;
+  fromPartial(object: DeepPartial<SendMessageResponse>): SendMessageResponse {
+    const message = createBaseSendMessageResponse();
+    message.message = (object.message !== undefined && object.message !== null)
+      ? Message.fromPartial(object.message)
+      : undefined;
     return message;
   },
 };
 
-/** MessageService (made by `npm run new:service`): replace the example RPC with the service's own. */
+function createBaseListMessagesRequest(): ListMessagesRequest {
+  return { userId: 0, peerId: 0, afterTime: 0 };
+}
+
+export const ListMessagesRequest: MessageFns<ListMessagesRequest> = {
+  encode(message: ListMessagesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== 0) {
+      writer.uint32(8).int64(message.userId);
+    }
+    if (message.peerId !== 0) {
+      writer.uint32(16).int64(message.peerId);
+    }
+    if (message.afterTime !== 0) {
+      writer.uint32(24).int64(message.afterTime);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListMessagesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListMessagesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.userId = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.peerId = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.afterTime = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListMessagesRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.Number(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.Number(object.user_id)
+        : 0,
+      peerId: isSet(object.peerId)
+        ? globalThis.Number(object.peerId)
+        : isSet(object.peer_id)
+        ? globalThis.Number(object.peer_id)
+        : 0,
+      afterTime: isSet(object.afterTime)
+        ? globalThis.Number(object.afterTime)
+        : isSet(object.after_time)
+        ? globalThis.Number(object.after_time)
+        : 0,
+    };
+  },
+
+  toJSON(message: ListMessagesRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== 0) {
+      obj.userId = Math.round(message.userId);
+    }
+    if (message.peerId !== 0) {
+      obj.peerId = Math.round(message.peerId);
+    }
+    if (message.afterTime !== 0) {
+      obj.afterTime = Math.round(message.afterTime);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListMessagesRequest>): ListMessagesRequest {
+    return ListMessagesRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListMessagesRequest>): ListMessagesRequest {
+    const message = createBaseListMessagesRequest();
+    message.userId = object.userId ?? 0;
+    message.peerId = object.peerId ?? 0;
+    message.afterTime = object.afterTime ?? 0;
+    return message;
+  },
+};
+
+function createBaseListMessagesResponse(): ListMessagesResponse {
+  return { messages: [] };
+}
+
+export const ListMessagesResponse: MessageFns<ListMessagesResponse> = {
+  encode(message: ListMessagesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.messages) {
+      Message.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListMessagesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListMessagesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.messages.push(Message.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListMessagesResponse {
+    return {
+      messages: globalThis.Array.isArray(object?.messages) ? object.messages.map((e: any) => Message.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ListMessagesResponse): unknown {
+    const obj: any = {};
+    if (message.messages?.length) {
+      obj.messages = message.messages.map((e) => Message.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListMessagesResponse>): ListMessagesResponse {
+    return ListMessagesResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListMessagesResponse>): ListMessagesResponse {
+    const message = createBaseListMessagesResponse();
+    message.messages = object.messages?.map((e) => Message.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseGetLatestMessagesRequest(): GetLatestMessagesRequest {
+  return { userId: 0, peerIds: [] };
+}
+
+export const GetLatestMessagesRequest: MessageFns<GetLatestMessagesRequest> = {
+  encode(message: GetLatestMessagesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== 0) {
+      writer.uint32(8).int64(message.userId);
+    }
+    if (message.peerIds.length !== 0) {
+      writer.uint32(18).fork();
+      for (const v of message.peerIds) {
+        writer.int64(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetLatestMessagesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetLatestMessagesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.userId = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag === 16) {
+              message.peerIds.push(longToNumber(reader.int64()));
+
+              continue;
+            }
+
+            if (tag === 18) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.peerIds.push(longToNumber(reader.int64()));
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetLatestMessagesRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.Number(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.Number(object.user_id)
+        : 0,
+      peerIds: globalThis.Array.isArray(object?.peerIds)
+        ? object.peerIds.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.peer_ids)
+        ? object.peer_ids.map((e: any) => globalThis.Number(e))
+        : [],
+    };
+  },
+
+  toJSON(message: GetLatestMessagesRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== 0) {
+      obj.userId = Math.round(message.userId);
+    }
+    if (message.peerIds?.length) {
+      obj.peerIds = message.peerIds.map((e) => Math.round(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetLatestMessagesRequest>): GetLatestMessagesRequest {
+    return GetLatestMessagesRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetLatestMessagesRequest>): GetLatestMessagesRequest {
+    const message = createBaseGetLatestMessagesRequest();
+    message.userId = object.userId ?? 0;
+    message.peerIds = object.peerIds?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseGetLatestMessagesResponse(): GetLatestMessagesResponse {
+  return { messages: [] };
+}
+
+export const GetLatestMessagesResponse: MessageFns<GetLatestMessagesResponse> = {
+  encode(message: GetLatestMessagesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.messages) {
+      Message.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetLatestMessagesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetLatestMessagesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.messages.push(Message.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetLatestMessagesResponse {
+    return {
+      messages: globalThis.Array.isArray(object?.messages) ? object.messages.map((e: any) => Message.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: GetLatestMessagesResponse): unknown {
+    const obj: any = {};
+    if (message.messages?.length) {
+      obj.messages = message.messages.map((e) => Message.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetLatestMessagesResponse>): GetLatestMessagesResponse {
+    return GetLatestMessagesResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetLatestMessagesResponse>): GetLatestMessagesResponse {
+    const message = createBaseGetLatestMessagesResponse();
+    message.messages = object.messages?.map((e) => Message.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+/**
+ * MessageService owns the chat between friends: conversations of two users, each message with a
+ * create_time that is strictly increasing within its conversation, so clients can poll by time.
+ * Friendship is asked of dzug.relation.v1.RelationService, user existence of dzug.user.v1.UserService.
+ */
 export type MessageServiceDefinition = typeof MessageServiceDefinition;
 export const MessageServiceDefinition = {
   name: "MessageService",
   fullName: "dzug.message.v1.MessageService",
   methods: {
-    /** GetItem answers the item with this id; `item` is absent when there is none. */
-    getItem: {
-      name: "GetItem",
-      requestType: GetItemRequest as typeof GetItemRequest,
+    /**
+     * SendMessage stores a message from from_user_id to to_user_id. Not retried once it reached a server
+     * (it has side effects). INVALID_ARGUMENT (MESSAGE_SELF, or bad content), NOT_FOUND (USER_NOT_FOUND),
+     * FAILED_PRECONDITION (NOT_FRIENDS).
+     */
+    sendMessage: {
+      name: "SendMessage",
+      requestType: SendMessageRequest as typeof SendMessageRequest,
       requestStream: false,
-      responseType: GetItemResponse as typeof GetItemResponse,
+      responseType: SendMessageResponse as typeof SendMessageResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * ListMessages: the conversation of user_id and peer_id in both directions, oldest first: the
+     * messages with create_time > after_time (at most a page), or with after_time 0 the latest page.
+     */
+    listMessages: {
+      name: "ListMessages",
+      requestType: ListMessagesRequest as typeof ListMessagesRequest,
+      requestStream: false,
+      responseType: ListMessagesResponse as typeof ListMessagesResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
+    },
+    /**
+     * GetLatestMessages: the newest message of user_id's conversation with each of peer_ids (one batched
+     * call for a whole friend list); peers without a conversation have no entry.
+     */
+    getLatestMessages: {
+      name: "GetLatestMessages",
+      requestType: GetLatestMessagesRequest as typeof GetLatestMessagesRequest,
+      requestStream: false,
+      responseType: GetLatestMessagesResponse as typeof GetLatestMessagesResponse,
       responseStream: false,
       options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
     },
@@ -285,13 +782,59 @@ export const MessageServiceDefinition = {
 } as const;
 
 export interface MessageServiceImplementation<CallContextExt = {}> {
-  /** GetItem answers the item with this id; `item` is absent when there is none. */
-  getItem(request: GetItemRequest, context: CallContext & CallContextExt): Promise<DeepPartial<GetItemResponse>>;
+  /**
+   * SendMessage stores a message from from_user_id to to_user_id. Not retried once it reached a server
+   * (it has side effects). INVALID_ARGUMENT (MESSAGE_SELF, or bad content), NOT_FOUND (USER_NOT_FOUND),
+   * FAILED_PRECONDITION (NOT_FRIENDS).
+   */
+  sendMessage(
+    request: SendMessageRequest,
+    context: CallContext & CallContextExt,
+  ): Promise<DeepPartial<SendMessageResponse>>;
+  /**
+   * ListMessages: the conversation of user_id and peer_id in both directions, oldest first: the
+   * messages with create_time > after_time (at most a page), or with after_time 0 the latest page.
+   */
+  listMessages(
+    request: ListMessagesRequest,
+    context: CallContext & CallContextExt,
+  ): Promise<DeepPartial<ListMessagesResponse>>;
+  /**
+   * GetLatestMessages: the newest message of user_id's conversation with each of peer_ids (one batched
+   * call for a whole friend list); peers without a conversation have no entry.
+   */
+  getLatestMessages(
+    request: GetLatestMessagesRequest,
+    context: CallContext & CallContextExt,
+  ): Promise<DeepPartial<GetLatestMessagesResponse>>;
 }
 
 export interface MessageServiceClient<CallOptionsExt = {}> {
-  /** GetItem answers the item with this id; `item` is absent when there is none. */
-  getItem(request: DeepPartial<GetItemRequest>, options?: CallOptions & CallOptionsExt): Promise<GetItemResponse>;
+  /**
+   * SendMessage stores a message from from_user_id to to_user_id. Not retried once it reached a server
+   * (it has side effects). INVALID_ARGUMENT (MESSAGE_SELF, or bad content), NOT_FOUND (USER_NOT_FOUND),
+   * FAILED_PRECONDITION (NOT_FRIENDS).
+   */
+  sendMessage(
+    request: DeepPartial<SendMessageRequest>,
+    options?: CallOptions & CallOptionsExt,
+  ): Promise<SendMessageResponse>;
+  /**
+   * ListMessages: the conversation of user_id and peer_id in both directions, oldest first: the
+   * messages with create_time > after_time (at most a page), or with after_time 0 the latest page.
+   */
+  listMessages(
+    request: DeepPartial<ListMessagesRequest>,
+    options?: CallOptions & CallOptionsExt,
+  ): Promise<ListMessagesResponse>;
+  /**
+   * GetLatestMessages: the newest message of user_id's conversation with each of peer_ids (one batched
+   * call for a whole friend list); peers without a conversation have no entry.
+   */
+  getLatestMessages(
+    request: DeepPartial<GetLatestMessagesRequest>,
+    options?: CallOptions & CallOptionsExt,
+  ): Promise<GetLatestMessagesResponse>;
 }
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;

@@ -128,6 +128,15 @@ export interface ListFriendsResponse {
   friends: Friend[];
 }
 
+export interface IsFriendRequest {
+  userId: number;
+  otherId: number;
+}
+
+export interface IsFriendResponse {
+  isFriend: boolean;
+}
+
 export interface GetRelationStatsRequest {
   viewerId: number;
   userIds: number[];
@@ -1238,6 +1247,172 @@ export const ListFriendsResponse: MessageFns<ListFriendsResponse> = {
   },
 };
 
+function createBaseIsFriendRequest(): IsFriendRequest {
+  return { userId: 0, otherId: 0 };
+}
+
+export const IsFriendRequest: MessageFns<IsFriendRequest> = {
+  encode(message: IsFriendRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== 0) {
+      writer.uint32(8).int64(message.userId);
+    }
+    if (message.otherId !== 0) {
+      writer.uint32(16).int64(message.otherId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): IsFriendRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseIsFriendRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.userId = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.otherId = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): IsFriendRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.Number(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.Number(object.user_id)
+        : 0,
+      otherId: isSet(object.otherId)
+        ? globalThis.Number(object.otherId)
+        : isSet(object.other_id)
+        ? globalThis.Number(object.other_id)
+        : 0,
+    };
+  },
+
+  toJSON(message: IsFriendRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== 0) {
+      obj.userId = Math.round(message.userId);
+    }
+    if (message.otherId !== 0) {
+      obj.otherId = Math.round(message.otherId);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<IsFriendRequest>): IsFriendRequest {
+    return IsFriendRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<IsFriendRequest>): IsFriendRequest {
+    const message = createBaseIsFriendRequest();
+    message.userId = object.userId ?? 0;
+    message.otherId = object.otherId ?? 0;
+    return message;
+  },
+};
+
+function createBaseIsFriendResponse(): IsFriendResponse {
+  return { isFriend: false };
+}
+
+export const IsFriendResponse: MessageFns<IsFriendResponse> = {
+  encode(message: IsFriendResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.isFriend !== false) {
+      writer.uint32(8).bool(message.isFriend);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): IsFriendResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseIsFriendResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.isFriend = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): IsFriendResponse {
+    return {
+      isFriend: isSet(object.isFriend)
+        ? globalThis.Boolean(object.isFriend)
+        : isSet(object.is_friend)
+        ? globalThis.Boolean(object.is_friend)
+        : false,
+    };
+  },
+
+  toJSON(message: IsFriendResponse): unknown {
+    const obj: any = {};
+    if (message.isFriend !== false) {
+      obj.isFriend = message.isFriend;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<IsFriendResponse>): IsFriendResponse {
+    return IsFriendResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<IsFriendResponse>): IsFriendResponse {
+    const message = createBaseIsFriendResponse();
+    message.isFriend = object.isFriend ?? false;
+    return message;
+  },
+};
+
 function createBaseGetRelationStatsRequest(): GetRelationStatsRequest {
   return { viewerId: 0, userIds: [] };
 }
@@ -1416,7 +1591,8 @@ export const GetRelationStatsResponse: MessageFns<GetRelationStatsResponse> = {
 
 /**
  * RelationService owns the follow graph and the follow counts. It hydrates lists with profiles
- * from dzug.user.v1.UserService, found through the same etcd discovery as every other caller.
+ * from dzug.user.v1.UserService and friend lists with the newest message of each conversation from
+ * dzug.message.v1.MessageService, found through the same etcd discovery as every other caller.
  */
 export type RelationServiceDefinition = typeof RelationServiceDefinition;
 export const RelationServiceDefinition = {
@@ -1471,6 +1647,15 @@ export const RelationServiceDefinition = {
       responseStream: false,
       options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
     },
+    /** IsFriend: whether user_id and other_id follow each other. */
+    isFriend: {
+      name: "IsFriend",
+      requestType: IsFriendRequest as typeof IsFriendRequest,
+      requestStream: false,
+      responseType: IsFriendResponse as typeof IsFriendResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
+    },
     /** GetRelationStats: follow counts of each user and whether viewer_id follows them. */
     getRelationStats: {
       name: "GetRelationStats",
@@ -1506,6 +1691,8 @@ export interface RelationServiceImplementation<CallContextExt = {}> {
     request: ListFriendsRequest,
     context: CallContext & CallContextExt,
   ): Promise<DeepPartial<ListFriendsResponse>>;
+  /** IsFriend: whether user_id and other_id follow each other. */
+  isFriend(request: IsFriendRequest, context: CallContext & CallContextExt): Promise<DeepPartial<IsFriendResponse>>;
   /** GetRelationStats: follow counts of each user and whether viewer_id follows them. */
   getRelationStats(
     request: GetRelationStatsRequest,
@@ -1536,6 +1723,8 @@ export interface RelationServiceClient<CallOptionsExt = {}> {
     request: DeepPartial<ListFriendsRequest>,
     options?: CallOptions & CallOptionsExt,
   ): Promise<ListFriendsResponse>;
+  /** IsFriend: whether user_id and other_id follow each other. */
+  isFriend(request: DeepPartial<IsFriendRequest>, options?: CallOptions & CallOptionsExt): Promise<IsFriendResponse>;
   /** GetRelationStats: follow counts of each user and whether viewer_id follows them. */
   getRelationStats(
     request: DeepPartial<GetRelationStatsRequest>,
