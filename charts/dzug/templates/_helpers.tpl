@@ -170,3 +170,19 @@ database-url
       name: {{ include "dzug.auth.secretName" . }}
       key: {{ include "dzug.auth.secretKey" . }}
 {{- end -}}
+
+{{/* The gateway's rate limits and trusted proxies (docs/gateway.md). */}}
+{{- define "dzug.env.rateLimit" -}}
+- name: DZUG_HTTP_TRUST_PROXY
+  value: {{ .Values.config.trustProxy | quote }}
+{{- range $name := list "registerPerAddress" "loginPerAddress" "loginFailuresPerUsernameAndAddress" "loginFailuresPerUsername" "apiPerAddress" }}
+{{- $rule := index $.Values.config.rateLimit $name }}
+{{- $env := printf "DZUG_RATE_LIMIT_%s" ($name | snakecase | upper) }}
+- name: {{ $env }}_BURST
+  value: {{ $rule.burst | quote }}
+- name: {{ $env }}_PER_MINUTE
+  value: {{ $rule.perMinute | quote }}
+{{- end }}
+- name: DZUG_RATE_LIMIT_MAX_TRACKED_KEYS
+  value: {{ .Values.config.rateLimit.maxTrackedKeys | quote }}
+{{- end -}}

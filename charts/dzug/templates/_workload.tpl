@@ -76,6 +76,7 @@ spec:
             - name: DZUG_HTTP_PORT
               value: "8080"
             {{- include "dzug.env.jwt" $ctx | nindent 12 }}
+            {{- include "dzug.env.rateLimit" $ctx | nindent 12 }}
             {{- else }}
             - name: DZUG_GRPC_HOST
               value: "0.0.0.0"
@@ -108,6 +109,14 @@ spec:
             {{- include "dzug.env.jwt" $ctx | nindent 12 }}
             - name: DZUG_AUTH_TOKEN_TTL_SECONDS
               value: {{ $ctx.Values.auth.tokenTtlSeconds | quote }}
+            - name: DZUG_PASSWORDS_MAX_CONCURRENT
+              value: {{ $ctx.Values.config.passwords.maxConcurrent | quote }}
+            - name: DZUG_PASSWORDS_MAX_QUEUED
+              value: {{ $ctx.Values.config.passwords.maxQueued | quote }}
+            {{- end }}
+            {{- if eq $c "relation" }}
+            - name: DZUG_LISTS_MAX_LENGTH
+              value: {{ $ctx.Values.config.lists.maxLength | quote }}
             {{- end }}
             {{- end }}
             {{- with $ctx.Values.config.extraEnv }}
