@@ -5,8 +5,10 @@
 //
 // 1. Setup: N users `load<seed>_<i>` register; when register answers an empty token (name taken, e.g. a
 //    previous run against the same database) they log in instead, as the contract says clients do.
-// 2. A weighted mix for --duration seconds: user info reads, follow/unfollow actions, follow / follower /
-//    friend list reads and logins, as random users with their own tokens. Closed loop (--concurrency
+// 2. Users 2k and 2k+1 become friends (they follow each other) and chat. A weighted mix for --duration
+//    seconds: user info reads, follow/unfollow actions (never between chat partners), follow / follower /
+//    friend list reads, logins, chat messages to one's partner and polls of that conversation by the
+//    newest create_time seen (the first poll reads the latest page), as random users with their own tokens. Closed loop (--concurrency
 //    workers back to back) by default; with --rate R an open loop that starts R requests/s (latency is
 //    measured from the scheduled start, so a slow server cannot hide queueing; when --concurrency
 //    requests are already in flight a scheduled request is dropped and counted).
@@ -213,6 +215,10 @@ interface LoadUser {
   id: number;
   token: string;
   following: Set<number>;
+  /** The chat partner (a friend), once paired. */
+  partner?: LoadUser;
+  /** create_time of the newest message this user has seen in the conversation with its partner. */
+  seenUpTo: number;
 }
 const users: LoadUser[] = [];
 const t0 = performance.now();
@@ -236,7 +242,7 @@ async function setupUser(i: number): Promise<LoadUser | undefined> {
     return undefined;
   }
   clientAddress.set(body.token, addressOf(i));
-  return { name, password, id: body.user_id, token: body.token, following: new Set() };
+  return { name, password, id: body.user_id, token: body.token, following: new Set(), seenUpTo: 0 };
 }
 
 {
@@ -257,6 +263,34 @@ async function setupUser(i: number): Promise<LoadUser | undefined> {
     process.exit(2);
   }
 }
+/** a follows b unless it already does (10007: a previous run against the same database). */
+async function ensureFollow(a: LoadUser, b: LoadUser): Promise<boolean> {
+  const body = await timed("relation/action", "POST", "/douyin/relation/action/", {
+    token: a.token,
+    to_user_id: b.id,
+    action_type: 1,
+  });
+  const ok = body?.status_code === 0 || body?.status_code === 10007;
+  if (ok) a.following.add(b.id);
+  return ok;
+}
+
+{
+  const pairs: Array<[LoadUser, LoadUser]> = [];
+  for (let i = 0; i + 1 < users.length; i += 2) pairs.push([users[i]!, users[i + 1]!]);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(16, pairs.length) }, async () => {
+      while (next < pairs.length && !stopRequested) {
+        const [a, b] = pairs[next++]!;
+        if ((await ensureFollow(a, b)) && (await ensureFollow(b, a))) {
+          a.partner = b;
+          b.partner = a;
+        }
+      }
+    }),
+  );
+}
 const setupSeconds = (performance.now() - t0) / 1000;
 
 // ---------------------------------------------------------------------------------------------
@@ -266,7 +300,7 @@ type Op = () => Promise<unknown>;
 const someone = () => users[pickInt(users.length)] as LoadUser;
 const mix: Array<[weight: number, name: string, op: (startedAt: number) => Promise<unknown>]> = [
   [
-    40,
+    34,
     "user",
     (s) => {
       const me = someone();
@@ -277,12 +311,14 @@ const mix: Array<[weight: number, name: string, op: (startedAt: number) => Promi
     },
   ],
   [
-    20,
+    16,
     "relation/action",
     async (s) => {
       const me = someone();
       let other = someone();
-      if (other.id === me.id) other = users[(users.indexOf(me) + 1) % users.length] as LoadUser;
+      // Never oneself, never one's chat partner (their friendship is what lets them chat).
+      for (let i = 1; other.id === me.id || other === me.partner; i++)
+        other = users[(users.indexOf(me) + i) % users.length] as LoadUser;
       // Unfollow when this generator believes we follow; concurrent workers may race, so 10007/10008
       // (already / not following) are expected business answers, counted in the status_code breakdown.
       const following = me.following.has(other.id);
@@ -301,7 +337,7 @@ const mix: Array<[weight: number, name: string, op: (startedAt: number) => Promi
     },
   ],
   [
-    13,
+    10,
     "relation/follow/list",
     (s) =>
       timed(
@@ -313,7 +349,7 @@ const mix: Array<[weight: number, name: string, op: (startedAt: number) => Promi
       ),
   ],
   [
-    13,
+    10,
     "relation/follower/list",
     (s) =>
       timed(
@@ -349,6 +385,33 @@ const mix: Array<[weight: number, name: string, op: (startedAt: number) => Promi
     },
   ],
 ];
+const chatter = () => {
+  const me = someone();
+  return me.partner ? me : (users.find((u) => u.partner) ?? me);
+};
+mix.push(
+  [
+    8,
+    "message/action",
+    (s) => {
+      const me = chatter();
+      const content = `hi ${me.partner?.name ?? ""} #${pickInt(1_000_000)}\nhow are you?`;
+      const params = { token: me.token, to_user_id: me.partner?.id ?? me.id, action_type: 1, content };
+      return timed("message/action", "POST", "/douyin/message/action/", params, s);
+    },
+  ],
+  [
+    8,
+    "message/chat",
+    async (s) => {
+      const me = chatter();
+      const params = { token: me.token, to_user_id: me.partner?.id ?? me.id, pre_msg_time: me.seenUpTo };
+      const body = await timed("message/chat", "GET", "/douyin/message/chat/", params, s);
+      const list = body?.message_list;
+      if (Array.isArray(list) && list.length > 0) me.seenUpTo = Math.max(me.seenUpTo, list.at(-1).create_time);
+    },
+  ],
+);
 const totalWeight = mix.reduce((a, [w]) => a + w, 0);
 function nextOp(): (startedAt: number) => Promise<unknown> {
   let r = rand() * totalWeight;
