@@ -1,4 +1,5 @@
-// One HTTP call gives one trace spanning gateway -> relation -> user, exported over OTLP to a local receiver.
+// One HTTP call gives one trace spanning gateway -> relation -> user (and gateway -> message -> relation),
+// exported over OTLP to a local receiver.
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -113,4 +114,37 @@ test("GET /douyin/relation/follow/list/ is one trace across gateway, relation an
   );
   const root = spans.find((s) => s.service === "dzug-gateway" && !byId.has(s.parentSpanId));
   assert.equal(root?.parentSpanId, "00f067aa0ba902b7", "the gateway continues the caller's trace");
+});
+
+test("POST /douyin/message/action/ is one trace across gateway, message and relation", async () => {
+  const reg = async (name: string) =>
+    (await call(sys.url, "POST", "/douyin/user/register/", { username: name, password: "secret123" })).body;
+  const a = await reg(`trace-c-${Date.now()}`);
+  const b = await reg(`trace-d-${Date.now()}`);
+  await call(sys.url, "POST", "/douyin/relation/action/", { token: a.token, to_user_id: b.user_id, action_type: 1 });
+  await call(sys.url, "POST", "/douyin/relation/action/", { token: b.token, to_user_id: a.user_id, action_type: 1 });
+
+  const traceId = "5cf92f3577b34da6a3ce929d0e0e4737";
+  const res = await fetch(`${sys.url}/douyin/message/action/?to_user_id=${b.user_id}&token=${a.token}&action_type=1`, {
+    method: "POST",
+    headers: { traceparent: `00-${traceId}-00f067aa0ba902b8-01`, "content-type": "application/json" },
+    body: JSON.stringify({ content: "traced hello" }),
+  });
+  assert.equal(((await res.json()) as { status_code: number }).status_code, 0);
+
+  // The chain from relation's IsFriend server span up to the gateway, once every process exported it.
+  const ancestry = () => {
+    const spans = receiver.spans.filter((x) => x.traceId === traceId);
+    const byId = new Map(spans.map((s) => [s.spanId, s]));
+    const chain: string[] = [];
+    let s = spans.find((x) => x.service === "dzug-relation" && x.name.includes("IsFriend"));
+    for (; s; s = byId.get(s.parentSpanId)) chain.push(s.service);
+    return [...new Set(chain)];
+  };
+  await waitFor(() => ancestry().includes("dzug-gateway"), {
+    timeoutMs: 20_000,
+    message: "the whole chain exported",
+  }).catch(() => undefined);
+  const chain = ancestry();
+  assert.deepEqual(chain, ["dzug-relation", "dzug-message", "dzug-gateway"], chain.join(" <- "));
 });
