@@ -27,8 +27,29 @@ export const etcdSection = z
       .min(1)
       .default(["http://127.0.0.1:2379"]),
     dialTimeoutMs: millis.default(3000),
+    /** etcd client auth (docs/kubernetes.md, security model): empty = no auth. */
+    username: z.string().default(""),
+    password: z.string().default(""),
+    /** Client TLS (https endpoints): CA bundle to trust, and a client certificate + key when etcd asks for one. */
+    tls: z
+      .strictObject({
+        caFile: z.string().default(""),
+        certFile: z.string().default(""),
+        keyFile: z.string().default(""),
+      })
+      .prefault({}),
+  })
+  .refine((e) => (e.username === "") === (e.password === ""), {
+    message: "username and password go together (both set or both empty)",
+    path: ["password"],
+  })
+  .refine((e) => (e.tls.certFile === "") === (e.tls.keyFile === ""), {
+    message: "tls.certFile and tls.keyFile go together",
+    path: ["tls", "keyFile"],
   })
   .prefault({});
+
+export type EtcdConfig = z.infer<typeof etcdSection>;
 
 export const discoverySection = z
   .strictObject({

@@ -1,6 +1,6 @@
 // What every dzug process starts with, service or gateway: identity, logger, metrics registry,
 // tracing, the etcd client and discovery (balanced clients of the services). `close()` undoes it.
-import { Etcd3 } from "etcd3";
+import type { Etcd3 } from "etcd3";
 import { type ClientMiddleware, composeClientMiddleware } from "nice-grpc";
 import { errorDetailsClientMiddleware } from "nice-grpc-error-details";
 import { openTelemetryClientMiddleware } from "nice-grpc-opentelemetry";
@@ -8,7 +8,7 @@ import type { Registry } from "prom-client";
 import pkg from "../package.json" with { type: "json" };
 import { ConfigError } from "./config.ts";
 import type { ServiceBaseConfig } from "./config-schema.ts";
-import { Discovery, etcdClientOptions, newInstanceId } from "./discovery/index.ts";
+import { createEtcdClient, Discovery, etcdClientOptions, newInstanceId } from "./discovery/index.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { createMetricsRegistry } from "./metrics.ts";
 import { requestIdClientMiddleware } from "./request-context.ts";
@@ -48,7 +48,7 @@ export function startRuntime(opts: {
   }
   const tracing = startTracing({ service: name, version: VERSION, instance: instanceId }, opts.env);
   const metrics = createMetricsRegistry({ service: name, instance: instanceId });
-  const etcd = new Etcd3(etcdClientOptions(config.etcd.endpoints, config.etcd.dialTimeoutMs));
+  const etcd = createEtcdClient(etcdClientOptions(config.etcd.endpoints, config.etcd.dialTimeoutMs, config.etcd));
   const { ejection, ...balancerDefaults } = config.balancer;
   const discovery = new Discovery({
     etcd,

@@ -4,8 +4,18 @@
 // (128 ms .. 30 s) and never clears that timer on close(): after an etcd outage a watch (e.g. the
 // registrar's watch on its own key) may resume only after up to 30 s, and the pending timer keeps
 // a closing process alive as long. A short capped backoff avoids both.
-import type { IOptions } from "etcd3";
+import { readFileSync } from "node:fs";
+import { type CallOptions, Metadata } from "@grpc/grpc-js";
+import { ConsecutiveBreaker, circuitBreaker, handleWhen } from "cockatiel";
+import { castGrpcError, Etcd3, type IOptions, isRecoverableError } from "etcd3";
 import { type BackoffOptions, backoffDelay } from "../backoff.ts";
+
+/** How a process proves who it is to etcd (config keys etcd.username/password/tls.*). */
+export interface EtcdAccess {
+  username: string;
+  password: string;
+  tls: { caFile: string; certFile: string; keyFile: string };
+}
 
 /** A structural cockatiel IBackoff over platform/backoff.ts: jittered exponential, 100 ms capped at 2 s. */
 export function watchBackoff(
@@ -15,16 +25,90 @@ export function watchBackoff(
   return { duration: backoffDelay(opts, attempt), next: () => watchBackoff(opts, attempt + 1) };
 }
 
-/** Etcd3 constructor options: endpoints, dial timeout, a short watch re-attach backoff, gRPC keepalive. */
-export function etcdClientOptions(endpoints: string | string[], dialTimeoutMs = 3_000): IOptions {
-  return {
+/** Etcd3 constructor options: endpoints, dial timeout, a short watch re-attach backoff, gRPC keepalive,
+ * and the credentials of `access` (user/password; TLS files are read once, here). */
+export function etcdClientOptions(endpoints: string | string[], dialTimeoutMs = 3_000, access?: EtcdAccess): IOptions {
+  const opts: IOptions = {
     hosts: endpoints,
     dialTimeout: dialTimeoutMs,
-    faultHandling: { watchBackoff: watchBackoff() as never },
+    faultHandling: {
+      watchBackoff: watchBackoff() as never,
+      // etcd3's default host breaker stays open 5 s after 3 failures: after a whole cluster came back,
+      // a process would wait that long per host before trying again. 1 s keeps recovery within a lease TTL.
+      host: () =>
+        circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1_000, breaker: new ConsecutiveBreaker(3) }),
+    },
     grpcOptions: {
       "grpc.keepalive_time_ms": 10_000,
       "grpc.keepalive_timeout_ms": 5_000,
       "grpc.keepalive_permit_without_calls": 1,
+      // grpc-js backs reconnects off up to 120 s: after an etcd outage (or a whole cluster replaced)
+      // a process would stay disconnected far longer than a lease TTL. Capped at 2 s.
+      "grpc.initial_reconnect_backoff_ms": 200,
+      "grpc.max_reconnect_backoff_ms": 2_000,
+      // etcd3 drops and recreates its gRPC clients after an error; with grpc-js' process-wide
+      // subchannel pool the new ones would inherit the old reconnect backoff ("No connection
+      // established") and miss a cluster that just came back. Each client keeps its own.
+      "grpc.use_local_subchannel_pool": 1,
     },
   };
+  if (access?.username) {
+    // Bounded: etcd3 authenticates without a deadline, and a member that is starting can hold it ~20 s.
+    opts.auth = {
+      username: access.username,
+      password: access.password,
+      callOptions: () => ({ deadline: Date.now() + dialTimeoutMs }),
+    };
+  }
+  const tls = access?.tls;
+  if (tls && (tls.caFile || tls.certFile)) {
+    opts.credentials = {
+      // No CA file: grpc-js falls back to the system roots when the root certificate is absent.
+      rootCertificate: tls.caFile ? readFileSync(tls.caFile) : (undefined as unknown as Buffer),
+      ...(tls.certFile ? { certChain: readFileSync(tls.certFile), privateKey: readFileSync(tls.keyFile) } : {}),
+    };
+  }
+  return opts;
+}
+
+interface PoolInternals {
+  authenticator?: { getCredentialsFromHost?: unknown };
+  hosts?: { host: string; getServiceClient(name: string): unknown; resetAllServices(): void }[];
+}
+
+/**
+ * An Etcd3 client with `etcdClientOptions`. With a username, etcd3 (1.1.2) authenticates through a new
+ * gRPC client per attempt made without our channel options and never closed: after an etcd outage it
+ * sits in grpc-js' default reconnect backoff (up to 120 s), so a process could not log in again for
+ * minutes (proven by tests/etcd/members.test.ts, wipe-all). Authentication goes through the host's own
+ * Auth client instead (our options, reset on failure like every other call). Should the library's
+ * internals change, its own behaviour stays.
+ */
+export function createEtcdClient(options: IOptions): Etcd3 {
+  const etcd = new Etcd3(options);
+  const pool = (etcd as unknown as { pool?: PoolInternals }).pool;
+  const auth = pool?.authenticator;
+  const hosts = pool?.hosts;
+  if (!options.auth || !auth || !hosts || typeof auth.getCredentialsFromHost !== "function") return etcd;
+  auth.getCredentialsFromHost = (address: string, name: string, password: string, callOptions: CallOptions) => {
+    const host = hosts.find((h) => h.host === address);
+    if (!host) return Promise.reject(new Error(`etcd host ${address} is not in the pool`));
+    const client = host.getServiceClient("Auth") as {
+      authenticate(
+        req: { name: string; password: string },
+        md: Metadata,
+        opts: CallOptions,
+        cb: (err: Error | null, res?: { token: string }) => void,
+      ): void;
+    };
+    return new Promise<string>((resolve, reject) => {
+      client.authenticate({ name, password }, new Metadata(), callOptions ?? {}, (err, res) => {
+        if (err || !res) {
+          host.resetAllServices();
+          reject(castGrpcError(err ?? new Error("empty authenticate response")));
+        } else resolve(res.token);
+      });
+    });
+  };
+  return etcd;
 }

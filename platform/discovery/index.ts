@@ -10,7 +10,7 @@ export {
   NOT_SENT_DETAILS,
 } from "./client.ts";
 export { Discovery, type DiscoveryOptions, type PoolSnapshot } from "./discovery.ts";
-export { etcdClientOptions, watchBackoff } from "./etcd-options.ts";
+export { createEtcdClient, etcdClientOptions, watchBackoff } from "./etcd-options.ts";
 export { type DiscoveryMetrics, discoveryMetrics } from "./metrics.ts";
 export { channelStateName, defaultChannelOptions, InstancePool, type PoolEntry } from "./pool.ts";
 export {

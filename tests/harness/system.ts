@@ -104,6 +104,15 @@ export interface SystemOptions {
    * raised far above what a test sends; "defaults": the shipped limits, for tests of the limits.
    */
   rateLimits?: "generous" | "defaults";
+  /** An etcd the caller runs (e.g. an EtcdCluster with auth); each process gets its account's env. */
+  etcd?: ExternalEtcd;
+}
+
+export type EtcdAccount = "user" | "relation" | "gateway";
+
+export interface ExternalEtcd {
+  /** DZUG_ETCD_* (endpoints, credentials) of one process kind. */
+  envFor(account: EtcdAccount): Record<string, string>;
 }
 
 /** Per-address limits no test reaches (tests of the limits ask for the defaults). */
@@ -115,7 +124,8 @@ const GENEROUS_RATE_LIMITS: Record<string, string> = {
 };
 
 export class DzugSystem {
-  readonly etcd: EtcdProcess;
+  readonly #etcd: EtcdProcess | undefined;
+  readonly #external: ExternalEtcd | undefined;
   readonly dir: string;
   readonly databaseUrl: string;
   readonly env: Record<string, string>;
@@ -125,8 +135,9 @@ export class DzugSystem {
   gatewayPort = 0;
   #seq = 0;
 
-  private constructor(etcd: EtcdProcess, dir: string, opts: SystemOptions) {
-    this.etcd = etcd;
+  private constructor(etcd: EtcdProcess | undefined, dir: string, opts: SystemOptions) {
+    this.#etcd = etcd;
+    this.#external = opts.etcd;
     this.dir = dir;
     this.databaseUrl = opts.databaseUrl ?? `sqlite:${join(dir, "dzug.db")}`;
     this.env = opts.env ?? {};
@@ -135,7 +146,7 @@ export class DzugSystem {
 
   static async start(opts: SystemOptions = {}): Promise<DzugSystem> {
     const dir = mkdtempSync(join(tmpdir(), "dzug-system-"));
-    const etcd = await EtcdProcess.start();
+    const etcd = opts.etcd ? undefined : await EtcdProcess.start();
     const system = new DzugSystem(etcd, dir, opts);
     try {
       // The first service's first instance alone (its migrations run once), then the rest in parallel.
@@ -155,9 +166,15 @@ export class DzugSystem {
     return `http://127.0.0.1:${this.gatewayPort}`;
   }
 
-  commonEnv(): Record<string, string> {
+  /** The system's own etcd (not there when the caller passed one). */
+  get etcd(): EtcdProcess {
+    if (!this.#etcd) throw new Error("this system runs on an external etcd");
+    return this.#etcd;
+  }
+
+  commonEnv(account: EtcdAccount = "gateway"): Record<string, string> {
     return {
-      DZUG_ETCD_ENDPOINTS: this.etcd.endpoint,
+      ...(this.#external ? this.#external.envFor(account) : { DZUG_ETCD_ENDPOINTS: this.etcd.endpoint }),
       DZUG_LOG_LEVEL: "info",
       DZUG_SHUTDOWN_DRAIN_TIMEOUT_MS: "5000",
       ...this.env,
@@ -169,7 +186,7 @@ export class DzugSystem {
     const ports = { grpc: await freePort(), admin: await freePort() };
     const name = `${service}-${++this.#seq}`;
     const env: Record<string, string> = {
-      ...this.commonEnv(),
+      ...this.commonEnv(service),
       DZUG_GRPC_HOST: "127.0.0.1",
       DZUG_GRPC_PORT: String(ports.grpc),
       DZUG_ADMIN_PORT: String(ports.admin),
@@ -223,7 +240,7 @@ export class DzugSystem {
   async destroy(): Promise<void> {
     const procs: ProcessHandle[] = [...this.instances, ...(this.gateway ? [this.gateway] : [])];
     await Promise.all(procs.map((p) => p.stop("SIGTERM", 10_000)));
-    await this.etcd.destroy();
+    await this.#etcd?.destroy();
     if (!process.env.DZUG_KEEP_TEST_LOGS) rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -1,0 +1,55 @@
+// Configuration of the etcd administration commands (main.ts), read like every dzug config: defaults <
+// DZUG_CONFIG file < DZUG_* environment. `etcd.*` are root's credentials (username root).
+import { z } from "zod";
+import { discoverySection, etcdSection, logSection } from "../config-schema.ts";
+
+const url = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" });
+const password = z.string({ error: "is required" }).min(16, "must be at least 16 characters");
+
+/** The desired members (`name=peerURL`, the --initial-cluster format) and their client URLs, same order. */
+const clusterSection = z
+  .strictObject({
+    members: z.array(z.string().regex(/^[^=\s]+=https?:\/\/\S+$/, "each entry must be name=peerURL")).min(1),
+    clientUrls: z.array(url).min(1),
+  })
+  .refine((c) => c.members.length === c.clientUrls.length, {
+    message: "members and clientUrls must list the same members in the same order",
+    path: ["clientUrls"],
+  });
+
+export const memberInitSchema = z.strictObject({
+  log: logSection,
+  etcd: etcdSection,
+  cluster: clusterSection,
+  member: z.strictObject({
+    name: z.string().min(1),
+    dataDir: z.string().min(1),
+    configFile: z.string().min(1),
+    listenClientUrls: z.array(url).min(1),
+    listenPeerUrls: z.array(url).min(1),
+    listenMetricsUrls: z.array(url).default([]),
+    token: z.string().min(1).default("dzug-etcd"),
+    /** More etcd config-file keys as a YAML/JSON mapping (quota, compaction, TLS, logging). */
+    extraConfig: z.string().default(""),
+    leaderWaitMs: z.number().int().min(0).default(5_000),
+    deadlineMs: z.number().int().min(1_000).default(120_000),
+  }),
+});
+
+export const authSchema = z.strictObject({
+  log: logSection,
+  etcd: etcdSection.refine((e) => e.username === "root", {
+    message: "must be root's credentials (etcd.username=root)",
+    path: ["username"],
+  }),
+  discovery: discoverySection,
+  accounts: z.strictObject({
+    user: z.strictObject({ password }),
+    relation: z.strictObject({ password }),
+    gateway: z.strictObject({ password }),
+  }),
+  /** 0 = set up once and exit; otherwise keep checking (a wiped cluster comes back without auth). */
+  intervalMs: z.number().int().min(0).default(0),
+});
+
+export const pruneSchema = z.strictObject({ log: logSection, etcd: etcdSection, cluster: clusterSection });

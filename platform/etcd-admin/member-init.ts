@@ -1,0 +1,134 @@
+// Run before etcd starts (the chart's init container; tests run it the same way): looks at the data
+// dir and the other members, changes membership when needed (member-plan.ts), and writes the etcd
+// --config-file. Membership calls go through a member that reports a leader.
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import type { Etcd3 } from "etcd3";
+import { stringify } from "yaml";
+import type { EtcdConfig } from "../config-schema.ts";
+import type { Logger } from "../logger.ts";
+import { adminClient } from "./admin-client.ts";
+import { type ClusterMember, initialCluster, planStart, type SeedMember, type StartPlan } from "./member-plan.ts";
+
+export interface MemberInitOptions {
+  self: SeedMember & { clientUrl: string };
+  /** The desired members (name=peerURL) and their client URLs, in the same order. */
+  seeds: SeedMember[];
+  clientUrls: string[];
+  dataDir: string;
+  configFile: string;
+  listen: { clientUrls: string[]; peerUrls: string[]; metricsUrls: string[] };
+  token: string;
+  /** More etcd config-file keys (quota, compaction, TLS, logging). */
+  extraConfig: Record<string, unknown>;
+  etcd: EtcdConfig;
+  /** How long to wait for a leader when some member answers without one (a cluster electing). */
+  leaderWaitMs: number;
+  /** Give up (exit non-zero, the kubelet retries) after this long. */
+  deadlineMs: number;
+  logger: Logger;
+}
+
+interface Reached {
+  client: Etcd3;
+  members: ClusterMember[];
+}
+
+function toMembers(list: { ID: string; name: string; peerURLs: string[]; clientURLs: string[] }[]): ClusterMember[] {
+  return list.map((m) => ({ id: m.ID, name: m.name, peerURLs: m.peerURLs, clientURLs: m.clientURLs }));
+}
+
+/** A member with a leader among `endpoints`; undefined when none answers with one. */
+async function reachCluster(etcd: EtcdConfig, endpoints: string[]): Promise<{ reached?: Reached; answered: boolean }> {
+  let answered = false;
+  for (const endpoint of endpoints) {
+    let admin: Awaited<ReturnType<typeof adminClient>> | undefined;
+    try {
+      admin = await adminClient(etcd, [endpoint]);
+      answered = true;
+      const status = await admin.client.maintenance.status({ deadline: Date.now() + etcd.dialTimeoutMs });
+      if (status.leader === "0") {
+        admin.client.close();
+        continue;
+      }
+      const list = await admin.client.cluster.memberList({}, { deadline: Date.now() + etcd.dialTimeoutMs });
+      return { reached: { client: admin.client, members: toMembers(list.members) }, answered };
+    } catch {
+      admin?.client.close();
+    }
+  }
+  return { answered };
+}
+
+function hasData(dataDir: string): boolean {
+  return existsSync(join(dataDir, "member", "wal"));
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Decides, applies the membership change, writes the config file; returns the plan it followed. */
+export async function initMember(o: MemberInitOptions): Promise<StartPlan> {
+  const others = o.clientUrls.filter((u) => u !== o.self.clientUrl);
+  const deadline = Date.now() + o.deadlineMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      return await attempt(o, others);
+    } catch (err) {
+      lastError = err;
+      o.logger.warn({ err }, "etcd member init attempt failed; retrying");
+      await sleep(1_000);
+    }
+  }
+  throw new Error(`etcd member init gave up after ${o.deadlineMs} ms: ${(lastError as Error)?.message}`);
+}
+
+async function attempt(o: MemberInitOptions, others: string[]): Promise<StartPlan> {
+  let found = await reachCluster(o.etcd, others);
+  const waitUntil = Date.now() + o.leaderWaitMs;
+  while (!found.reached && found.answered && Date.now() < waitUntil) {
+    await sleep(500);
+    found = await reachCluster(o.etcd, others);
+  }
+  const reached = found.reached;
+  try {
+    const plan = planStart(o.self, hasData(o.dataDir), reached ? { members: reached.members } : undefined);
+    o.logger.info({ plan, member: o.self.name }, plan.reason);
+    let members = reached?.members ?? [];
+    if (plan.wipe) rmSync(o.dataDir, { recursive: true, force: true });
+    if (reached && plan.removeId) {
+      await reached.client.cluster.memberRemove({ ID: plan.removeId });
+      members = members.filter((m) => m.id !== plan.removeId);
+    }
+    if (reached && plan.add) {
+      const added = await reached.client.cluster.memberAdd({ peerURLs: [o.self.peerUrl] });
+      members = toMembers(added.members);
+    }
+    const cluster =
+      plan.state === "new" || !reached
+        ? o.seeds.map((s) => `${s.name}=${s.peerUrl}`).join(",")
+        : initialCluster(o.self, o.seeds, members);
+    writeConfig(o, plan.state, cluster);
+    return plan;
+  } finally {
+    reached?.client.close();
+  }
+}
+
+function writeConfig(o: MemberInitOptions, state: "new" | "existing", cluster: string): void {
+  const config = {
+    name: o.self.name,
+    "data-dir": o.dataDir,
+    "listen-client-urls": o.listen.clientUrls.join(","),
+    "advertise-client-urls": o.self.clientUrl,
+    "listen-peer-urls": o.listen.peerUrls.join(","),
+    "initial-advertise-peer-urls": o.self.peerUrl,
+    ...(o.listen.metricsUrls.length > 0 ? { "listen-metrics-urls": o.listen.metricsUrls.join(",") } : {}),
+    "initial-cluster": cluster,
+    "initial-cluster-state": state,
+    "initial-cluster-token": o.token,
+    ...o.extraConfig,
+  };
+  mkdirSync(dirname(o.configFile), { recursive: true });
+  writeFileSync(o.configFile, stringify(config));
+}
