@@ -1,13 +1,13 @@
-// Turns etcd client auth on, idempotently: root (with the root role), one role + user per account of
-// accounts.ts with its grants, passwords as given, then AuthEnable. Safe to run from several places at
+// Turns etcd client auth on, idempotently: root (with the root role), one role + user per account
+// (accounts.ts grants), passwords as given, then AuthEnable. Safe to run from several places at
 // once and again at any time (a wiped cluster comes back with auth off; the next run closes it again).
 import { type Etcd3, EtcdRoleExistsError, EtcdUserExistsError, Range } from "etcd3";
-import { ACCOUNT_NAMES, type AccountName, grantsOf, ROOT_USER, roleOf } from "./accounts.ts";
+import { type Account, grantsOf, ROOT_USER, roleOf } from "./accounts.ts";
 
 export interface AuthSetup {
   prefix: string;
   rootPassword: string;
-  passwords: Record<AccountName, string>;
+  accounts: Account[];
 }
 
 async function ensureUser(client: Etcd3, name: string, password: string): Promise<void> {
@@ -32,13 +32,13 @@ export async function ensureAccounts(client: Etcd3, setup: AuthSetup): Promise<v
   await ensureUser(client, ROOT_USER, setup.rootPassword);
   await ensureRole(client, ROOT_USER);
   await client.user(ROOT_USER).addRole(ROOT_USER);
-  for (const account of ACCOUNT_NAMES) {
-    const role = roleOf(account);
+  for (const account of setup.accounts) {
+    const role = roleOf(account.name);
     await ensureRole(client, role);
     const grants = grantsOf(account, setup.prefix);
     await client.role(role).grant(grants.map((g) => ({ permission: g.permission, range: Range.prefix(g.prefix) })));
-    await ensureUser(client, account, setup.passwords[account]);
-    await client.user(account).addRole(role);
+    await ensureUser(client, account.name, account.password);
+    await client.user(account.name).addRole(role);
   }
 }
 

@@ -4,7 +4,7 @@ import { z } from "zod";
 import { discoverySection, etcdSection, logSection } from "../config-schema.ts";
 
 const url = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" });
-const password = z.string({ error: "is required" }).min(16, "must be at least 16 characters");
+const accountName = z.string().regex(/^[a-z][a-z0-9-]*$/, "must be a lower-case name like user");
 
 /** The desired members (`name=peerURL`, the --initial-cluster format) and their client URLs, same order. */
 const clusterSection = z
@@ -44,9 +44,12 @@ export const authSchema = z.strictObject({
   }),
   discovery: discoverySection,
   accounts: z.strictObject({
-    user: z.strictObject({ password }),
-    relation: z.strictObject({ password }),
-    gateway: z.strictObject({ password }),
+    /** gRPC services: each may write under `<prefix>/<name>/` and read `<prefix>/`. */
+    services: z.array(accountName).min(1),
+    /** Read-only accounts (the gateway). */
+    readers: z.array(accountName).default(["gateway"]),
+    /** A directory with one file `<name>-password` per account (the chart mounts the etcd Secret). */
+    passwordsDir: z.string().min(1),
   }),
   /** 0 = set up once and exit; otherwise keep checking (a wiped cluster comes back without auth). */
   intervalMs: z.number().int().min(0).default(0),

@@ -2,9 +2,12 @@
 //   member-init  decide how this member starts, change membership, write the etcd --config-file
 //   auth         turn client auth on with root + one account per process kind (and keep it on)
 //   prune        remove members beyond the desired list (before a scale-down)
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { ConfigError, loadConfig } from "../config.ts";
 import { createLogger } from "../logger.ts";
+import { passwordKey } from "./accounts.ts";
 import { authSchema, memberInitSchema, pruneSchema } from "./config.ts";
 import { ensureAuth, keepAuth, pruneMembers } from "./maintain.ts";
 import { initMember } from "./member-init.ts";
@@ -44,14 +47,25 @@ async function memberInit(): Promise<void> {
 async function auth(): Promise<void> {
   const { config } = loadConfig(authSchema);
   const logger = createLogger({ level: config.log.level, service: "etcd-auth", instance: "" });
+  const { services, readers, passwordsDir } = config.accounts;
+  const password = (name: string) => {
+    const file = join(passwordsDir, passwordKey(name));
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8").trim();
+    } catch (err) {
+      throw new ConfigError(`accounts.passwordsDir: cannot read ${file}: ${(err as Error).message}`);
+    }
+    if (text.length < 16) throw new ConfigError(`accounts.passwordsDir: ${file} must hold 16+ characters`);
+    return text;
+  };
   const setup = {
     prefix: config.discovery.prefix,
     rootPassword: config.etcd.password,
-    passwords: {
-      user: config.accounts.user.password,
-      relation: config.accounts.relation.password,
-      gateway: config.accounts.gateway.password,
-    },
+    accounts: [
+      ...services.map((name) => ({ name, registers: true, password: password(name) })),
+      ...readers.map((name) => ({ name, registers: false, password: password(name) })),
+    ],
   };
   const stop = new AbortController();
   for (const s of ["SIGTERM", "SIGINT"] as const) process.once(s, () => stop.abort());

@@ -110,13 +110,22 @@ describe("etcd", () => {
       assert.equal(sts.spec.podManagementPolicy, "Parallel");
       const c = sts.spec.template.spec.containers[0];
       assert.match(c.image, /^(gcr\.io\/etcd-development|quay\.io\/coreos)\/etcd:v3\.5\.\d+$/);
-      const initial = c.args.find((a: string) => a.startsWith("--initial-cluster="));
-      const members = initial.slice("--initial-cluster=".length).split(",");
+      // The member's whole configuration comes from its init container (platform/etcd-admin member-init).
+      assert.deepEqual(c.args, ["--config-file=/etc/etcd/config/etcd.yaml"]);
+      const init = sts.spec.template.spec.initContainers[0];
+      assert.deepEqual(init.args, ["platform/etcd-admin/main.ts", "member-init"]);
+      const env = envOf(init);
+      const members = env.get("DZUG_CLUSTER_MEMBERS").value.split(",");
       assert.equal(members.length, replicas);
+      const scheme = name === "full-values.yaml" ? "https" : "http";
       members.forEach((m: string, i: number) => {
-        assert.equal(m, `dzug-etcd-${i}=http://dzug-etcd-${i}.dzug-etcd-headless.${NAMESPACE}.svc.cluster.local:2380`);
+        assert.equal(
+          m,
+          `dzug-etcd-${i}=${scheme}://dzug-etcd-${i}.dzug-etcd-headless.${NAMESPACE}.svc.cluster.local:2380`,
+        );
       });
-      assert.ok(c.args.includes("--listen-metrics-urls=http://0.0.0.0:2381"));
+      assert.equal(env.get("DZUG_MEMBER_LISTEN_METRICS_URLS").value, "http://0.0.0.0:2381");
+      assert.equal(env.get("DZUG_MEMBER_NAME").valueFrom.fieldRef.fieldPath, "metadata.name");
       assert.deepEqual(c.readinessProbe.httpGet, { path: "/readyz", port: "metrics" });
       assert.deepEqual(c.livenessProbe.httpGet, { path: "/livez", port: "metrics" });
       assert.equal(c.ports.find((p: any) => p.name === "metrics").containerPort, 2381);
@@ -253,16 +262,33 @@ describe("user, relation, gateway Deployments", () => {
 });
 
 describe("NetworkPolicy", () => {
-  test("etcd, PostgreSQL and the gRPC services admit only release pods (plus metrics scrapers)", () => {
-    const full = objects("full-values.yaml");
-    for (const name of ["dzug-etcd", ...SERVICE_NAMES.map((s) => `dzug-${s}`)]) {
-      const np = find(full, "NetworkPolicy", name);
-      const first = np.spec.ingress[0];
-      assert.deepEqual(first.from, [{ podSelector: { matchLabels: { "app.kubernetes.io/instance": "dzug" } } }]);
-      const scrape = np.spec.ingress.at(-1);
+  test("on by default; each port admits only its callers (plus metrics scrapers)", () => {
+    const objs = objects("default");
+    const sel = (component: string) => ({
+      podSelector: {
+        matchLabels: {
+          "app.kubernetes.io/name": "dzug",
+          "app.kubernetes.io/instance": "dzug",
+          ...(component ? { "app.kubernetes.io/component": component } : {}),
+        },
+      },
+    });
+    const rules = (name: string) => find(objs, "NetworkPolicy", name).spec.ingress;
+    assert.deepEqual(rules("dzug-user")[0].from, [sel("gateway"), sel("relation"), sel("test")]);
+    assert.deepEqual(rules("dzug-user")[0].ports, [{ port: "grpc", protocol: "TCP" }]);
+    assert.deepEqual(rules("dzug-relation")[0].from, [sel("gateway"), sel("test")]);
+    assert.deepEqual(rules("dzug-postgresql")[0].from, [sel("user"), sel("relation")]);
+    assert.deepEqual(rules("dzug-etcd")[0].from, [sel("")]);
+    assert.deepEqual(rules("dzug-etcd")[0].ports, [{ port: "client", protocol: "TCP" }]);
+    assert.deepEqual(rules("dzug-etcd")[1], { from: [sel("etcd")], ports: [{ port: "peer", protocol: "TCP" }] });
+    const gw = rules("dzug-gateway")[0];
+    assert.deepEqual(gw.from[0], sel("test"));
+    assert.equal(gw.from[1].namespaceSelector.matchLabels["kubernetes.io/metadata.name"], "ingress-nginx");
+    for (const name of ["dzug-etcd", "dzug-user", "dzug-relation"]) {
+      const scrape = rules(name).at(-1);
+      assert.equal(scrape.from[0].namespaceSelector.matchLabels["kubernetes.io/metadata.name"], "monitoring");
       assert.deepEqual(scrape.ports, [{ port: "metrics", protocol: "TCP" }]);
     }
-    assert.ok(!objects("default").some((o) => o.kind === "NetworkPolicy"));
   });
 });
 

@@ -15,7 +15,7 @@ import { after, before, describe, test } from "node:test";
 import { createChannel, createClient } from "nice-grpc";
 import { HealthDefinition } from "nice-grpc-server-health";
 import { localServices } from "../../scripts/lib/services.ts";
-import { EtcdProcess } from "../harness/etcd.ts";
+import { accountPassword, EtcdCluster } from "../harness/etcd-cluster.ts";
 import { freePort } from "../harness/ports.ts";
 import { waitFor } from "../harness/wait.ts";
 import { find, type K8sObject, podSpecOf, REPO_ROOT, render } from "./helpers.ts";
@@ -90,7 +90,7 @@ describe("chart <-> code contract", {
   skip: missing.length > 0 ? `not written yet: ${missing.join(", ")}` : false,
 }, () => {
   let objects: K8sObject[] = [];
-  let etcd: EtcdProcess | undefined;
+  let etcd: EtcdCluster | undefined;
   let dir = "";
   const running = new Map<Workload, Running>();
   const taken = new Set<number>();
@@ -117,7 +117,7 @@ describe("chart <-> code contract", {
       let value: string;
       if (e.value !== undefined) {
         value = String(e.value);
-        if (e.name === "DZUG_ETCD_ENDPOINTS") value = etcd?.endpoint ?? "";
+        if (e.name === "DZUG_ETCD_ENDPOINTS") value = etcd?.endpoints.join(",") ?? "";
         else if (/^\d+$/.test(value) && ports.has(Number(value))) value = String(ports.get(Number(value)));
       } else if (e.valueFrom?.fieldRef?.fieldPath === "status.podIP") {
         value = "127.0.0.1";
@@ -125,6 +125,9 @@ describe("chart <-> code contract", {
         value = `sqlite:${join(dir, `${name}.db`)}`;
       } else if (e.valueFrom?.secretKeyRef && e.name === "DZUG_AUTH_JWT_SECRET") {
         value = JWT;
+      } else if (e.valueFrom?.secretKeyRef && e.name === "DZUG_ETCD_PASSWORD") {
+        // The chart's etcd Secret holds <account>-password; the local cluster was set up with the same accounts.
+        value = accountPassword(String(e.valueFrom.secretKeyRef.key).replace(/-password$/, ""));
       } else {
         throw new Error(`${name}: no local stand-in for env ${e.name}`);
       }
@@ -165,7 +168,8 @@ describe("chart <-> code contract", {
 
   before(async () => {
     objects = await render([]);
-    etcd = await EtcdProcess.start();
+    // etcd as the chart runs it: members through member-init, client auth on (platform/etcd-admin).
+    etcd = await EtcdCluster.start(1, { auth: true });
     dir = mkdtempSync(join(tmpdir(), "dzug-contract-"));
     // Services first: the gateway is ready once it sees an instance of each in etcd.
     for (const w of WORKLOADS) {
@@ -228,6 +232,24 @@ describe("chart <-> code contract", {
       assert.match(text, /dzug_/);
     });
   }
+
+  test("etcd admin containers (member-init, auth keeper, prune hook) set only keys their commands read", async () => {
+    const { configLeaves } = await import("../../platform/config.ts");
+    const { authSchema, memberInitSchema, pruneSchema } = await import("../../platform/etcd-admin/config.ts");
+    const sts = podSpecOf(find(objects, "StatefulSet", "dzug-etcd"));
+    const job = podSpecOf(find(objects, "Job", "dzug-etcd-prune"));
+    const cases = [
+      [sts.initContainers[0], memberInitSchema, "member-init"],
+      [sts.containers.find((c: any) => c.name === "auth"), authSchema, "auth"],
+      [job.containers[0], pruneSchema, "prune"],
+    ] as const;
+    for (const [container, schema, command] of cases) {
+      assert.deepEqual(container.args, ["platform/etcd-admin/main.ts", command]);
+      const known = new Set(configLeaves(schema).map((l: { env: string }) => l.env));
+      const unknown = container.env.map((e: any) => e.name).filter((n: string) => !known.has(n));
+      assert.deepEqual(unknown, [], `${command} sets env its config does not read`);
+    }
+  });
 
   test("gateway reaches both services through etcd (register + login through the API)", async () => {
     const gw = running.get("gateway");

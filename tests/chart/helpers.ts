@@ -73,6 +73,7 @@ export async function render(args: string[] = []): Promise<K8sObject[]> {
 const MODEL_MODULES: Record<string, string> = {
   v1: "kubernetes-models/v1",
   "apps/v1": "kubernetes-models/apps/v1",
+  "batch/v1": "kubernetes-models/batch/v1",
   "policy/v1": "kubernetes-models/policy/v1",
   "autoscaling/v2": "kubernetes-models/autoscaling/v2",
   "networking.k8s.io/v1": "kubernetes-models/networking.k8s.io/v1",

@@ -3,11 +3,12 @@
 // file), then `etcd --config-file`. Optional client auth set up by `main.ts auth`, as the chart's
 // etcd pods do. Free loopback ports, temp dirs, kill/wipe/scale.
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Etcd3 } from "etcd3";
 import { createEtcdClient, etcdClientOptions } from "../../platform/discovery/etcd-options.ts";
+import { localServices } from "../../scripts/lib/services.ts";
 import { etcdBinary } from "./etcd.ts";
 import { freePort } from "./ports.ts";
 import { waitFor } from "./wait.ts";
@@ -15,12 +16,10 @@ import { waitFor } from "./wait.ts";
 const root = join(import.meta.dirname, "../..");
 const ADMIN = "platform/etcd-admin/main.ts";
 
-export const ACCOUNT_PASSWORDS = {
-  root: "root-password-0123456789",
-  user: "user-password-0123456789",
-  relation: "relation-password-0123456789",
-  gateway: "gateway-password-0123456789",
-} as const;
+/** The test password of an etcd account (root, a service, the gateway). */
+export function accountPassword(account: string): string {
+  return `${account}-password-0123456789`;
+}
 
 interface Member {
   name: string;
@@ -51,17 +50,21 @@ export class EtcdCluster {
   readonly dir: string;
   readonly members: Member[] = [];
   readonly auth: boolean;
+  /** The gRPC services that get an account (each may register under its own prefix). */
+  readonly services: string[];
   #desired = 0;
   #authKeeper: ChildProcess | undefined;
 
-  private constructor(dir: string, auth: boolean) {
+  private constructor(dir: string, auth: boolean, services: string[]) {
     this.dir = dir;
     this.auth = auth;
+    this.services = services;
   }
 
   /** `size` members started in parallel through member-init (a new cluster), auth set up when asked. */
-  static async start(size: number, opts: { auth?: boolean } = {}): Promise<EtcdCluster> {
-    const cluster = new EtcdCluster(mkdtempSync(join(tmpdir(), "dzug-etcd-cluster-")), opts.auth ?? true);
+  static async start(size: number, opts: { auth?: boolean; services?: string[] } = {}): Promise<EtcdCluster> {
+    const services = opts.services ?? (await localServices()).map((s) => s.name);
+    const cluster = new EtcdCluster(mkdtempSync(join(tmpdir(), "dzug-etcd-cluster-")), opts.auth ?? true, services);
     try {
       await cluster.scaleUpTo(size, { parallel: true });
       if (cluster.auth) await cluster.setUpAuth();
@@ -82,11 +85,11 @@ export class EtcdCluster {
   }
 
   /** DZUG_ETCD_* of a process kind: endpoints plus its account's credentials. */
-  envFor(account: "user" | "relation" | "gateway" | "root" | "none"): Record<string, string> {
+  envFor(account: string): Record<string, string> {
     const env: Record<string, string> = { DZUG_ETCD_ENDPOINTS: this.endpoints.join(",") };
     if (this.auth && account !== "none") {
       env.DZUG_ETCD_USERNAME = account;
-      env.DZUG_ETCD_PASSWORD = ACCOUNT_PASSWORDS[account];
+      env.DZUG_ETCD_PASSWORD = accountPassword(account);
     }
     return env;
   }
@@ -118,7 +121,7 @@ export class EtcdCluster {
   rootEnv(): Record<string, string> {
     return {
       DZUG_ETCD_USERNAME: "root",
-      DZUG_ETCD_PASSWORD: ACCOUNT_PASSWORDS.root,
+      DZUG_ETCD_PASSWORD: accountPassword("root"),
       DZUG_ETCD_DIAL_TIMEOUT_MS: "1000",
       DZUG_LOG_LEVEL: "warn",
     };
@@ -195,7 +198,7 @@ export class EtcdCluster {
   /** Root (or unauthenticated, without auth) client of the desired members. */
   adminClient(): Etcd3 {
     const tls = { caFile: "", certFile: "", keyFile: "" };
-    const access = this.auth ? { username: "root", password: ACCOUNT_PASSWORDS.root, tls } : undefined;
+    const access = this.auth ? { username: "root", password: accountPassword("root"), tls } : undefined;
     return createEtcdClient(etcdClientOptions(this.endpoints, 1000, access));
   }
 
@@ -237,14 +240,17 @@ export class EtcdCluster {
     );
   }
 
-  /** The auth command's env: root's credentials and every account's password (chart: Secret keys). */
+  /** The auth command's env: root's credentials, the accounts, their passwords as files (chart: the Secret mounted). */
   authEnv(): Record<string, string> {
+    const dir = join(this.dir, "accounts");
+    mkdirSync(dir, { recursive: true });
+    for (const a of [...this.services, "gateway"]) writeFileSync(join(dir, `${a}-password`), accountPassword(a));
     return {
       ...this.rootEnv(),
       DZUG_ETCD_ENDPOINTS: this.endpoints.join(","),
-      DZUG_ACCOUNTS_USER_PASSWORD: ACCOUNT_PASSWORDS.user,
-      DZUG_ACCOUNTS_RELATION_PASSWORD: ACCOUNT_PASSWORDS.relation,
-      DZUG_ACCOUNTS_GATEWAY_PASSWORD: ACCOUNT_PASSWORDS.gateway,
+      DZUG_ACCOUNTS_SERVICES: this.services.join(","),
+      DZUG_ACCOUNTS_READERS: "gateway",
+      DZUG_ACCOUNTS_PASSWORDS_DIR: dir,
     };
   }
 

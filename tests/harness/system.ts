@@ -108,7 +108,8 @@ export interface SystemOptions {
   etcd?: ExternalEtcd;
 }
 
-export type EtcdAccount = "user" | "relation" | "gateway";
+/** "gateway" or a service name. */
+export type EtcdAccount = string;
 
 export interface ExternalEtcd {
   /** DZUG_ETCD_* (endpoints, credentials) of one process kind. */

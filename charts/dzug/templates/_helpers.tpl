@@ -73,22 +73,83 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s-%d.%s.%s.svc.%s" (include "dzug.etcd.name" $ctx) (index . 1) (include "dzug.etcd.headless" $ctx) $ctx.Release.Namespace $ctx.Values.clusterDomain -}}
 {{- end -}}
 
-{{/* Comma-separated client URLs of every etcd member (DZUG_ETCD_ENDPOINTS). */}}
+{{- define "dzug.etcd.clientScheme" -}}{{ ternary "https" "http" (not (empty .Values.etcd.tls.client.existingSecret)) }}{{- end -}}
+{{- define "dzug.etcd.peerScheme" -}}{{ ternary "https" "http" (not (empty .Values.etcd.tls.peer.existingSecret)) }}{{- end -}}
+
+{{/* Comma-separated client URLs of every etcd member (DZUG_ETCD_ENDPOINTS, DZUG_CLUSTER_CLIENT_URLS). */}}
 {{- define "dzug.etcd.endpoints" -}}
 {{- $urls := list -}}
+{{- $scheme := include "dzug.etcd.clientScheme" . -}}
 {{- range $i := until (int .Values.etcd.replicaCount) -}}
-{{- $urls = append $urls (printf "http://%s:2379" (include "dzug.etcd.memberHost" (list $ $i))) -}}
+{{- $urls = append $urls (printf "%s://%s:2379" $scheme (include "dzug.etcd.memberHost" (list $ $i))) -}}
 {{- end -}}
 {{- join "," $urls -}}
 {{- end -}}
 
-{{/* --initial-cluster: name=peerURL for every member, built from the replica count. */}}
+{{/* The desired members as name=peerURL (the --initial-cluster format; DZUG_CLUSTER_MEMBERS). */}}
 {{- define "dzug.etcd.initialCluster" -}}
 {{- $peers := list -}}
+{{- $scheme := include "dzug.etcd.peerScheme" . -}}
 {{- range $i := until (int .Values.etcd.replicaCount) -}}
-{{- $peers = append $peers (printf "%s-%d=http://%s:2380" (include "dzug.etcd.name" $) $i (include "dzug.etcd.memberHost" (list $ $i))) -}}
+{{- $peers = append $peers (printf "%s-%d=%s://%s:2380" (include "dzug.etcd.name" $) $i $scheme (include "dzug.etcd.memberHost" (list $ $i))) -}}
 {{- end -}}
 {{- join "," $peers -}}
+{{- end -}}
+
+{{/* Secret holding the etcd account passwords (root-password, <account>-password). */}}
+{{- define "dzug.etcd.secretName" -}}
+{{- default (printf "%s-etcd" (include "dzug.fullname" .)) .Values.etcd.auth.existingSecret -}}
+{{- end -}}
+
+{{/* gRPC services that call another one (besides the gateway, which calls all): callee -> callers. NetworkPolicy. */}}
+{{- define "dzug.serviceCallers" -}}
+{"user": ["relation"]}
+{{- end -}}
+
+{{/* The etcd accounts besides root: one per gRPC service (registers itself) and the gateway (reads). */}}
+{{- define "dzug.etcd.accounts" -}}
+{{- join " " (append (include "dzug.grpcServices" . | fromJsonArray) "gateway") -}}
+{{- end -}}
+
+{{/*
+How a dzug container reaches etcd as `account` (root for administration): endpoints, user and password
+from the Secret, the client CA when the client port speaks TLS. Call with (dict "ctx" $ "account" "user").
+*/}}
+{{- define "dzug.env.etcdAccess" -}}
+{{- $ctx := .ctx -}}
+- name: DZUG_ETCD_ENDPOINTS
+  value: {{ include "dzug.etcd.endpoints" $ctx | quote }}
+- name: DZUG_ETCD_DIAL_TIMEOUT_MS
+  value: {{ $ctx.Values.config.etcdDialTimeoutMs | quote }}
+{{- if $ctx.Values.etcd.auth.enabled }}
+- name: DZUG_ETCD_USERNAME
+  value: {{ .account | quote }}
+- name: DZUG_ETCD_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "dzug.etcd.secretName" $ctx }}
+      key: {{ .account }}-password
+{{- end }}
+{{- if $ctx.Values.etcd.tls.client.existingSecret }}
+- name: DZUG_ETCD_TLS_CA_FILE
+  value: /etc/dzug/etcd-client-tls/ca.crt
+{{- end }}
+{{- end -}}
+
+{{/* Volume and mount of the etcd client CA (only with etcd.tls.client.existingSecret). */}}
+{{- define "dzug.etcd.clientTlsVolume" -}}
+{{- if .Values.etcd.tls.client.existingSecret }}
+- name: etcd-client-tls
+  secret:
+    secretName: {{ .Values.etcd.tls.client.existingSecret }}
+{{- end }}
+{{- end -}}
+{{- define "dzug.etcd.clientTlsMount" -}}
+{{- if .Values.etcd.tls.client.existingSecret }}
+- name: etcd-client-tls
+  mountPath: /etc/dzug/etcd-client-tls
+  readOnly: true
+{{- end }}
 {{- end -}}
 
 {{/* PostgreSQL */}}
@@ -137,10 +198,6 @@ database-url
 {{- define "dzug.env.common" -}}
 - name: DZUG_LOG_LEVEL
   value: {{ .Values.config.logLevel | quote }}
-- name: DZUG_ETCD_ENDPOINTS
-  value: {{ include "dzug.etcd.endpoints" . | quote }}
-- name: DZUG_ETCD_DIAL_TIMEOUT_MS
-  value: {{ .Values.config.etcdDialTimeoutMs | quote }}
 - name: DZUG_DISCOVERY_PREFIX
   value: {{ .Values.config.discovery.prefix | quote }}
 - name: DZUG_SHUTDOWN_DRAIN_TIMEOUT_MS
@@ -186,3 +243,6 @@ database-url
 - name: DZUG_RATE_LIMIT_MAX_TRACKED_KEYS
   value: {{ .Values.config.rateLimit.maxTrackedKeys | quote }}
 {{- end -}}
+
+{{/* The gateway's metrics port name (its admin listener). */}}
+{{- define "dzug.gateway.metricsPortName" -}}http{{- end -}}

@@ -72,6 +72,7 @@ spec:
           {{- end }}
           env:
             {{- include "dzug.env.common" $ctx | nindent 12 }}
+            {{- include "dzug.env.etcdAccess" (dict "ctx" $ctx "account" $c) | nindent 12 }}
             {{- if $isGateway }}
             - name: DZUG_HTTP_PORT
               value: "8080"
@@ -184,10 +185,12 @@ spec:
           volumeMounts:
             - name: tmp
               mountPath: /tmp
+            {{- include "dzug.etcd.clientTlsMount" $ctx | nindent 12 }}
       volumes:
         - name: tmp
           emptyDir:
             sizeLimit: 64Mi
+        {{- include "dzug.etcd.clientTlsVolume" $ctx | nindent 8 }}
       {{- with $v.nodeSelector }}
       nodeSelector:
         {{- toYaml . | nindent 8 }}
