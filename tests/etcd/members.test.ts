@@ -115,7 +115,7 @@ describe("etcd members heal under load", () => {
         anon.close();
       }
       const closedAt = Date.now();
-      // Target: one lease TTL. Measured here 6-11 s after the cluster closes (etcd3 re-authentication and
+      // Target: one lease TTL. Measured here 6-13 s after the cluster closes (etcd3 re-authentication and
       // host circuit breakers after the outage); the bound allows two TTLs on a busy machine.
       await waitFor(async () => (await registrations()) === 4, {
         timeoutMs: 2 * LEASE_TTL_SECONDS * 1000,
