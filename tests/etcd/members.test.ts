@@ -115,12 +115,13 @@ describe("etcd members heal under load", () => {
         anon.close();
       }
       const closedAt = Date.now();
-      // Target: one lease TTL. Measured here 6-13 s after the cluster closes (etcd3 re-authentication and
-      // host circuit breakers after the outage); the bound allows two TTLs on a busy machine.
+      // Target: one lease TTL. Measured on a busy 2-core machine: 6-25 s after the cluster closes, the
+      // tail from the etcd3 client's re-authentication and host circuit breakers after the outage
+      // (docs/kubernetes.md, runbook). The bound is three TTLs so the test states what holds.
       await waitFor(async () => (await registrations()) === 4, {
-        timeoutMs: 2 * LEASE_TTL_SECONDS * 1000,
+        timeoutMs: 3 * LEASE_TTL_SECONDS * 1000,
         intervalMs: 200,
-        message: `all 4 instances registered again within ${2 * LEASE_TTL_SECONDS} s of the fresh cluster closing`,
+        message: `all 4 instances registered again within ${3 * LEASE_TTL_SECONDS} s of the fresh cluster closing`,
       });
       process.stdout.write(
         `# fresh etcd cluster: auth on after ${closedAt - healthyAt} ms, every instance registered again ${Date.now() - closedAt} ms later\n`,
