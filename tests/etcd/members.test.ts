@@ -119,11 +119,17 @@ describe("etcd members heal under load", () => {
       // tail from the etcd3 client's re-authentication and host circuit breakers after the outage
       // (docs/kubernetes.md, runbook). The bound is three TTLs so the test states what holds.
       let seen = -1;
-      await waitFor(async () => (seen = await registrations()) === 4, {
-        timeoutMs: 3 * LEASE_TTL_SECONDS * 1000,
-        intervalMs: 200,
-        message: `all 4 instances registered again within ${3 * LEASE_TTL_SECONDS} s of the fresh cluster closing`,
-      }).catch((err: Error) => {
+      await waitFor(
+        async () => {
+          seen = await registrations();
+          return seen === 4;
+        },
+        {
+          timeoutMs: 3 * LEASE_TTL_SECONDS * 1000,
+          intervalMs: 200,
+          message: `all 4 instances registered again within ${3 * LEASE_TTL_SECONDS} s of the fresh cluster closing`,
+        },
+      ).catch((err: Error) => {
         throw new Error(`${err.message}; ${seen} registered (logs: ${system.dir})`);
       });
       process.stdout.write(
