@@ -10,6 +10,9 @@ import { ConsecutiveBreaker, circuitBreaker, handleWhen } from "cockatiel";
 import { castGrpcError, Etcd3, type IOptions, isRecoverableError } from "etcd3";
 import { type BackoffOptions, backoffDelay } from "../backoff.ts";
 
+/** One authentication attempt per host: a healthy member answers in milliseconds, and every call waits for it. */
+const AUTH_TIMEOUT_MS = 1_000;
+
 /** How a process proves who it is to etcd (config keys etcd.username/password/tls.*). */
 export interface EtcdAccess {
   username: string;
@@ -57,7 +60,7 @@ export function etcdClientOptions(endpoints: string | string[], dialTimeoutMs = 
     opts.auth = {
       username: access.username,
       password: access.password,
-      callOptions: () => ({ deadline: Date.now() + dialTimeoutMs }),
+      callOptions: () => ({ deadline: Date.now() + Math.min(dialTimeoutMs, AUTH_TIMEOUT_MS) }),
     };
   }
   const tls = access?.tls;
@@ -81,7 +84,7 @@ interface PoolInternals {
  * gRPC client per attempt made without our channel options and never closed: after an etcd outage it
  * sits in grpc-js' default reconnect backoff (up to 120 s), so a process could not log in again for
  * minutes (proven by tests/etcd/members.test.ts, wipe-all). Authentication goes through the host's own
- * Auth client instead (our options, reset on failure like every other call). Should the library's
+ * Auth client instead (our options, reconnecting as every other call does). Should the library's
  * internals change, its own behaviour stays.
  */
 export function createEtcdClient(options: IOptions): Etcd3 {
@@ -104,7 +107,6 @@ export function createEtcdClient(options: IOptions): Etcd3 {
     return new Promise<string>((resolve, reject) => {
       client.authenticate({ name, password }, new Metadata(), callOptions ?? {}, (err, res) => {
         if (err || !res) {
-          host.resetAllServices();
           reject(castGrpcError(err ?? new Error("empty authenticate response")));
         } else resolve(res.token);
       });
