@@ -277,7 +277,10 @@ describe("NetworkPolicy", () => {
     assert.deepEqual(rules("dzug-user")[0].from, [sel("gateway"), sel("relation"), sel("test")]);
     assert.deepEqual(rules("dzug-user")[0].ports, [{ port: "grpc", protocol: "TCP" }]);
     assert.deepEqual(rules("dzug-relation")[0].from, [sel("gateway"), sel("test")]);
-    assert.deepEqual(rules("dzug-postgresql")[0].from, SERVICE_NAMES.map(sel));
+    const pg = rules("dzug-postgresql")[0].from.map(
+      (p: any) => p.podSelector.matchLabels["app.kubernetes.io/component"],
+    );
+    assert.deepEqual(pg.toSorted(), SERVICE_NAMES.toSorted());
     assert.deepEqual(rules("dzug-etcd")[0].from, [sel("")]);
     assert.deepEqual(rules("dzug-etcd")[0].ports, [{ port: "client", protocol: "TCP" }]);
     assert.deepEqual(rules("dzug-etcd")[1], { from: [sel("etcd")], ports: [{ port: "peer", protocol: "TCP" }] });
