@@ -2,6 +2,7 @@
 // of the commit before a change, with a node_modules link), on the same etcd and database under its
 // own discovery prefix. Run in the same rounds as the working tree's dzug-1+1, it measures a change
 // before/after on one machine at one time (docs/profiling.md).
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { freePort } from "../../tests/harness/ports.ts";
 import type { DzugSystem, ProcessHandle } from "../../tests/harness/system.ts";
@@ -12,10 +13,11 @@ const PREFIX = "/bench-baseline/services";
 export async function startBaseline(
   system: DzugSystem,
   procs: BenchProcesses,
-  o: { checkout: string; secret: string },
+  /** `others`: the remaining services the gateway needs (started when the checkout has them, idle). */
+  o: { checkout: string; secret: string; others: readonly string[] },
 ): Promise<{ url: string; pids: PidGroups }> {
   const common = { ...system.commonEnv(), DZUG_DISCOVERY_PREFIX: PREFIX };
-  const service = async (name: "user" | "relation"): Promise<ProcessHandle> => {
+  const service = async (name: string): Promise<ProcessHandle> => {
     const grpc = await freePort();
     const admin = await freePort();
     return procs.start(
@@ -28,13 +30,17 @@ export async function startBaseline(
         DZUG_ADMIN_PORT: String(admin),
         DZUG_DISCOVERY_ADVERTISE_HOST: "127.0.0.1",
         DZUG_DATABASE_URL: system.databaseUrl,
-        ...(name === "user" ? { DZUG_AUTH_JWT_SECRET: o.secret } : {}),
+        // Every service gets the secret: one that has no auth section only warns about the variable.
+        DZUG_AUTH_JWT_SECRET: o.secret,
       },
       `http://127.0.0.1:${admin}/readyz`,
     );
   };
   const user = await service("user");
   const relation = await service("relation");
+  for (const other of o.others) {
+    if (existsSync(join(o.checkout, `services/${other}/main.ts`))) await service(other);
+  }
   const port = await freePort();
   const gateway = await procs.start(
     "baseline-gateway",
