@@ -261,6 +261,22 @@ describe("user, relation, gateway Deployments", () => {
   });
 });
 
+describe("gateway shutdown", () => {
+  test("grace = preStop + propagation delay + drain + margin; the delay reaches the process", async () => {
+    for (const [args, preStop, delayMs] of [
+      [[], 0, 5000],
+      [["--set", "gateway.preStopSleepSeconds=3", "--set", "gateway.propagationDelayMs=2500"], 3, 2500],
+    ] as const) {
+      const dep = find(await render([...args]), "Deployment", "dzug-gateway");
+      const pod = dep.spec.template.spec;
+      const c = pod.containers[0];
+      assert.equal(envOf(c).get("DZUG_SHUTDOWN_PROPAGATION_DELAY_MS").value, String(delayMs));
+      assert.equal(pod.terminationGracePeriodSeconds, preStop + Math.ceil(delayMs / 1000) + 10 + 10);
+      if (preStop > 0) assert.equal(c.lifecycle.preStop.sleep.seconds, preStop);
+    }
+  });
+});
+
 describe("NetworkPolicy", () => {
   test("on by default; each port admits only its callers (plus metrics scrapers)", () => {
     const objs = objects("default");
@@ -356,8 +372,8 @@ describe("helm tests and NOTES", () => {
     assert.deepEqual(etcd.spec.containers[0].args.slice(-2), ["endpoint", "health"]);
   });
 
-  test("NOTES tell how to reach the API and Grafana", async () => {
-    // `helm install --dry-run` needs a cluster; render NOTES.txt as a named template in a copy of the chart.
+  /** NOTES.txt as `helm install` would print it (that needs a cluster: rendered as a named template in a copy). */
+  async function notesFor(args: string[]): Promise<string> {
     const copy = mkdtempSync(join(tmpdir(), "dzug-notes-"));
     try {
       cpSync(CHART, copy, { recursive: true });
@@ -374,19 +390,27 @@ describe("helm tests and NOTES", () => {
         copy,
         "-n",
         NAMESPACE,
-        "-f",
-        join(CHART, "ci", "full-values.yaml"),
+        ...args,
         "--show-only",
         "templates/notes-preview.yaml",
       ]);
       assert.equal(r.code, 0, r.stderr);
-      const text = (parseManifests(r.stdout)[0] as unknown as { notes: string }).notes;
-      assert.match(text, /https:\/\/dzug\.example\.com\/readyz/);
-      assert.match(text, /port-forward svc\/dzug-gateway 8080:8080/);
-      assert.match(text, /Grafana/);
-      assert.match(text, /port-forward svc\/kube-prometheus-stack-grafana 3000:80/);
+      return (parseManifests(r.stdout)[0] as unknown as { notes: string }).notes;
     } finally {
       rmSync(copy, { recursive: true, force: true });
     }
+  }
+
+  test("NOTES tell how to reach the API and Grafana", async () => {
+    const text = await notesFor(["-f", join(CHART, "ci", "full-values.yaml")]);
+    assert.match(text, /https:\/\/dzug\.example\.com\/openapi\.json/);
+    assert.match(text, /port-forward svc\/dzug-gateway 8080:8080/);
+    assert.match(text, /Grafana/);
+    assert.match(text, /port-forward svc\/kube-prometheus-stack-grafana 3000:80/);
+    assert.doesNotMatch(text, /WARNING/);
+  });
+
+  test("NOTES warn when the image repository is the local default", async () => {
+    assert.match(await notesFor([]), /WARNING: image.repository is the local default "localhost\/dzug"/);
   });
 });

@@ -98,3 +98,10 @@ test("every YAML file under k8s/ parses", () => {
     }
   }
 });
+
+test("the addons profile builds nothing (its patch removes the base artifacts)", () => {
+  const addons = skaffold.profiles.find((p: any) => p.name === "addons");
+  assert.ok(skaffold.build.artifacts.length > 0, "the base builds the dzug image");
+  assert.deepEqual(addons.patches, [{ op: "remove", path: "/build/artifacts" }]);
+  assert.equal(addons.build, undefined, "an empty build.artifacts in a profile would keep the base list");
+});

@@ -187,11 +187,15 @@ database-url
 {{- if .Values.auth.existingSecret -}}{{ .Values.auth.existingSecretKey }}{{- else -}}jwt-secret{{- end -}}
 {{- end -}}
 
-{{/* Grace period: drain timeout + preStop sleep + margin, in whole seconds. Call with (list $ preStopSeconds). */}}
+{{/*
+Grace period: preStop sleep + propagation delay + drain timeout + margin, in whole seconds, so a drain
+always finishes before SIGKILL. Call with (list $ preStopSeconds propagationDelayMs).
+*/}}
 {{- define "dzug.terminationGrace" -}}
 {{- $ctx := index . 0 -}}
 {{- $drain := div (add (int $ctx.Values.config.shutdownDrainTimeoutMs) 999) 1000 -}}
-{{- add $drain (int (index . 1)) (int $ctx.Values.config.terminationGraceExtraSeconds) -}}
+{{- $propagation := div (add (int (index . 2)) 999) 1000 -}}
+{{- add $drain (int (index . 1)) $propagation (int $ctx.Values.config.terminationGraceExtraSeconds) -}}
 {{- end -}}
 
 {{/* Environment shared by every dzug process. */}}
@@ -246,3 +250,8 @@ database-url
 
 {{/* The gateway's metrics port name (its admin listener). */}}
 {{- define "dzug.gateway.metricsPortName" -}}http{{- end -}}
+
+{{/* What the Ingress/HTTPRoute route to the gateway: the douyin API and its OpenAPI document, nothing else. */}}
+{{- define "dzug.apiPaths" -}}
+[{"path": "/douyin", "type": "Prefix"}, {"path": "/openapi.json", "type": "Exact"}]
+{{- end -}}

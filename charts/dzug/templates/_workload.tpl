@@ -9,7 +9,8 @@ Call with (dict "ctx" $ "component" <a name of dzug.grpcServices or "gateway">).
 {{- $name := include "dzug.componentName" (dict "ctx" $ctx "component" $c) -}}
 {{- $isGateway := eq $c "gateway" -}}
 {{- $preStop := 0 -}}
-{{- if $isGateway }}{{ $preStop = int $v.preStopSleepSeconds }}{{ end -}}
+{{- $propagationMs := 500 -}}{{- /* the services' config default: their callers watch etcd */ -}}
+{{- if $isGateway }}{{ $preStop = int $v.preStopSleepSeconds }}{{ $propagationMs = int $v.propagationDelayMs }}{{ end -}}
 {{- $metricsPort := ternary 8080 9464 $isGateway -}}
 apiVersion: apps/v1
 kind: Deployment
@@ -56,7 +57,7 @@ spec:
       imagePullSecrets:
         {{- toYaml . | nindent 8 }}
       {{- end }}
-      terminationGracePeriodSeconds: {{ include "dzug.terminationGrace" (list $ctx $preStop) }}
+      terminationGracePeriodSeconds: {{ include "dzug.terminationGrace" (list $ctx $preStop $propagationMs) }}
       securityContext:
         {{- toYaml $ctx.Values.podSecurityContext | nindent 8 }}
       containers:
@@ -76,6 +77,8 @@ spec:
             {{- if $isGateway }}
             - name: DZUG_HTTP_PORT
               value: "8080"
+            - name: DZUG_SHUTDOWN_PROPAGATION_DELAY_MS
+              value: {{ $propagationMs | quote }}
             {{- include "dzug.env.jwt" $ctx | nindent 12 }}
             {{- include "dzug.env.rateLimit" $ctx | nindent 12 }}
             {{- else }}
