@@ -13,6 +13,11 @@ export interface WrkOptions {
   timeoutSeconds?: number;
   /** Directory for the generated Lua script. */
   dir: string;
+  /**
+   * Lua run before the report hook, e.g. a `request()` function cycling through prepared requests
+   * (POSTs, many users); the URL then only names the host.
+   */
+  lua?: string;
 }
 
 export interface WrkResult {
@@ -37,12 +42,15 @@ done = function(summary, latency, requests)
 end
 `;
 
-let script: string | undefined;
+const scripts = new Map<string, string>();
 
 export function runWrk(o: WrkOptions): Promise<WrkResult> {
+  const source = `${o.lua ?? ""}\n${LUA}`;
+  let script = scripts.get(source);
   if (!script) {
-    script = join(o.dir, "report.lua");
-    writeFileSync(script, LUA);
+    script = join(o.dir, `wrk-${scripts.size}.lua`);
+    writeFileSync(script, source);
+    scripts.set(source, script);
   }
   const args = [
     `-t${o.threads}`,
