@@ -290,9 +290,9 @@ describe("NetworkPolicy", () => {
       },
     });
     const rules = (name: string) => find(objs, "NetworkPolicy", name).spec.ingress;
-    assert.deepEqual(rules("dzug-user")[0].from, [sel("gateway"), sel("relation"), sel("test")]);
+    assert.deepEqual(rules("dzug-user")[0].from, [sel("gateway"), sel("relation"), sel("message"), sel("test")]);
     assert.deepEqual(rules("dzug-user")[0].ports, [{ port: "grpc", protocol: "TCP" }]);
-    assert.deepEqual(rules("dzug-relation")[0].from, [sel("gateway"), sel("test")]);
+    assert.deepEqual(rules("dzug-relation")[0].from, [sel("gateway"), sel("message"), sel("test")]);
     const pg = rules("dzug-postgresql")[0].from.map(
       (p: any) => p.podSelector.matchLabels["app.kubernetes.io/component"],
     );
@@ -312,6 +312,21 @@ describe("NetworkPolicy", () => {
 });
 
 describe("the service list", () => {
+  test("dzug.serviceCallers (NetworkPolicy) names exactly the services whose main.ts calls each service", () => {
+    const tpl = readFileSync(join(CHART, "templates", "_helpers.tpl"), "utf8");
+    const json = /define "dzug\.serviceCallers" -}}\s*(\{[^}]*\})/.exec(tpl)?.[1];
+    assert.ok(json, "_helpers.tpl defines dzug.serviceCallers as a JSON object");
+    const declared = JSON.parse(json) as Record<string, string[]>;
+    const called: Record<string, string[]> = {};
+    for (const caller of SERVICE_NAMES) {
+      const main = readFileSync(join(REPO_ROOT, "services", caller, "main.ts"), "utf8");
+      for (const m of main.matchAll(/discovery\.client\("(\w+)"/g)) called[m[1]!] = [...(called[m[1]!] ?? []), caller];
+    }
+    const sorted = (o: Record<string, string[]>) =>
+      Object.fromEntries(Object.entries(o).map(([k, v]) => [k, v.toSorted()]));
+    assert.deepEqual(sorted(declared), sorted(called));
+  });
+
   test("the chart's (templates/_services.tpl) holds every folder of services/, and each has a workload", async () => {
     const tpl = readFileSync(join(CHART, "templates", "_services.tpl"), "utf8");
     const list = /define "dzug\.grpcServices" -}}\s*(\[[^\]]*\])/.exec(tpl)?.[1];

@@ -103,7 +103,7 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* gRPC services that call another one (besides the gateway, which calls all): callee -> callers. NetworkPolicy. */}}
 {{- define "dzug.serviceCallers" -}}
-{"user": ["relation"]}
+{"user": ["relation", "message"], "relation": ["message"], "message": ["relation"]}
 {{- end -}}
 
 {{/* The etcd accounts besides root: one per gRPC service (registers itself) and the gateway (reads). */}}
