@@ -16,7 +16,7 @@ import { opsRouter } from "./ops.ts";
 import { Params, parseParams, tokenOf } from "./params.ts";
 import { locals, methodNotAllowed, OK, tagRoute } from "./respond.ts";
 import { ROUTES, type Route } from "./routes.ts";
-import { shedding } from "./shedding.ts";
+import { inFlightPerAddress, shedding } from "./shedding.ts";
 import { tracingMiddleware } from "./tracing.ts";
 import { UPSTREAM_NAMES } from "./upstreams.ts";
 
@@ -80,6 +80,9 @@ function mountRoute(app: Express, route: Route, deps: GatewayDeps, parsers: Requ
     [route.method](
       ...(deps.shedder ? [shedding(deps.shedder)] : []),
       ...(limits ? [limits.addressLimit(route.limit)] : []),
+      ...(route.limit && deps.credentialsInFlightPerAddress
+        ? [inFlightPerAddress(deps.credentialsInFlightPerAddress, `${route.limit} requests`)]
+        : []),
       ...parsers,
       run,
     )

@@ -52,6 +52,7 @@ export async function startGateway(env: Record<string, string | undefined> = pro
     tracing: tracing.enabled,
     rateLimits: new RateLimits(config.rateLimit, metrics),
     shedder,
+    credentialsInFlightPerAddress: config.overload.credentialsInFlightPerAddress,
     trustProxy: trustProxySetting(config.http.trustProxy),
   });
 

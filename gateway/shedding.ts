@@ -3,7 +3,7 @@
 // before any parsing or RPC. Ops endpoints (/healthz, /readyz, /metrics, status) are never shed.
 import type { RequestHandler } from "express";
 import type { LoadShedder } from "../platform/overload.ts";
-import { overloaded } from "./errors.ts";
+import { overloaded, tooManyRequests } from "./errors.ts";
 
 export function shedding(shedder: LoadShedder): RequestHandler {
   return (_req, res, next) => {
@@ -13,6 +13,32 @@ export function shedding(shedder: LoadShedder): RequestHandler {
       if (left) return;
       left = true;
       shedder.leave();
+    };
+    res.once("finish", leave);
+    res.once("close", leave);
+    next();
+  };
+}
+
+/**
+ * At most `max` requests of one client address in flight on a route (login and register: each costs a
+ * password hash); one more is answered 429 + Retry-After at once. Memory: one entry per address with
+ * a request in flight, removed when its last one ends.
+ */
+export function inFlightPerAddress(max: number, what: string): RequestHandler {
+  const inFlight = new Map<string, number>();
+  return (req, res, next) => {
+    const ip = req.ip ?? req.socket.remoteAddress ?? "unknown";
+    const n = inFlight.get(ip) ?? 0;
+    if (n >= max) return next(tooManyRequests(`${what} in progress from this address`, 1));
+    inFlight.set(ip, n + 1);
+    let left = false;
+    const leave = () => {
+      if (left) return;
+      left = true;
+      const now = (inFlight.get(ip) ?? 1) - 1;
+      if (now <= 0) inFlight.delete(ip);
+      else inFlight.set(ip, now);
     };
     res.once("finish", leave);
     res.once("close", leave);
