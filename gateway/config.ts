@@ -11,7 +11,7 @@ import {
   shutdownSection,
   strategy,
 } from "../platform/config-schema.ts";
-import { gatewayOverloadSection } from "../platform/overload.ts";
+import { overloadSection } from "../platform/overload.ts";
 import { rateLimitSection } from "./rate-limit.ts";
 import { UPSTREAM_NAMES, type UpstreamName } from "./upstreams.ts";
 
@@ -32,7 +32,7 @@ export const gatewayConfigSchema = z.strictObject({
   http: httpSection,
   auth: authSection,
   rateLimit: rateLimitSection,
-  overload: gatewayOverloadSection,
+  overload: overloadSection,
 });
 
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;

@@ -35,7 +35,7 @@ export interface GatewayDeps extends Upstreams {
   rateLimits?: RateLimits;
   /** Load shedding of API requests (config overload.*); none when absent. */
   shedder?: LoadShedder;
-  /** Login/register requests in flight per client address (config overload.credentialsInFlightPerAddress); 0/absent: no bound. */
+  /** Login/register requests in flight per client address (config rateLimit.credentialsInFlightPerAddress); 0/absent: no bound. */
   credentialsInFlightPerAddress?: number;
   /** Express' `trust proxy` (config http.trustProxy): false unless proxies in front are trusted. */
   trustProxy?: boolean | number | string;

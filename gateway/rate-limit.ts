@@ -31,6 +31,12 @@ export const rateLimitSection = z
     loginFailuresPerUsernameAndAddress: rule(5, 1),
     loginFailuresPerUsername: rule(50, 10),
     apiPerAddress: rule(0, 0),
+    /**
+     * Login/register requests in flight per client address (gateway/shedding.ts; 429 beyond; 0: no
+     * bound): the buckets allow a burst, and a few addresses spending theirs at once would fill the
+     * user service's hashing queue, so everyone else would get 503 until it drained.
+     */
+    credentialsInFlightPerAddress: z.number().int().min(0).default(2),
     /** Keys remembered per limit at most (least recently seen forgotten first): bounded memory. */
     maxTrackedKeys: z.number().int().min(1_000).max(10_000_000).default(100_000),
   })

@@ -52,7 +52,7 @@ export async function startGateway(env: Record<string, string | undefined> = pro
     tracing: tracing.enabled,
     rateLimits: new RateLimits(config.rateLimit, metrics),
     shedder,
-    credentialsInFlightPerAddress: config.overload.credentialsInFlightPerAddress,
+    credentialsInFlightPerAddress: config.rateLimit.credentialsInFlightPerAddress,
     trustProxy: trustProxySetting(config.http.trustProxy),
   });
 

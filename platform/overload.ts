@@ -11,22 +11,13 @@ import type { Registry } from "prom-client";
 import { z } from "zod";
 import { counter } from "./metrics.ts";
 
-const overloadFields = {
-  /** Requests (gateway) or calls (services) in flight at once; more are refused at once. 0: no bound. */
-  maxInFlight: z.number().int().min(0).default(1_000),
-  /** Refuse new work while the event loop's p99 delay exceeds this; 0: off. */
-  maxEventLoopDelayMs: z.number().int().min(0).default(1_000),
-};
-
-export const overloadSection = z.strictObject(overloadFields).prefault({});
-
-/**
- * The gateway's: also a bound on login/register requests in flight per client address, so that a few
- * addresses cannot fill the user service's password-hashing queue with a burst their token buckets
- * still allow (everyone else would get 503 until it drains). 0: no bound.
- */
-export const gatewayOverloadSection = z
-  .strictObject({ ...overloadFields, credentialsInFlightPerAddress: z.number().int().min(0).default(2) })
+export const overloadSection = z
+  .strictObject({
+    /** Requests (gateway) or calls (services) in flight at once; more are refused at once. 0: no bound. */
+    maxInFlight: z.number().int().min(0).default(1_000),
+    /** Refuse new work while the event loop's p99 delay exceeds this; 0: off. */
+    maxEventLoopDelayMs: z.number().int().min(0).default(1_000),
+  })
   .prefault({});
 
 export type OverloadOptions = z.infer<typeof overloadSection>;

@@ -244,6 +244,8 @@ always finishes before SIGKILL. Call with (list $ preStopSeconds propagationDela
 - name: {{ $env }}_PER_MINUTE
   value: {{ $rule.perMinute | quote }}
 {{- end }}
+- name: DZUG_RATE_LIMIT_CREDENTIALS_IN_FLIGHT_PER_ADDRESS
+  value: {{ .Values.config.rateLimit.credentialsInFlightPerAddress | quote }}
 - name: DZUG_RATE_LIMIT_MAX_TRACKED_KEYS
   value: {{ .Values.config.rateLimit.maxTrackedKeys | quote }}
 {{- end -}}
