@@ -61,16 +61,30 @@ export class RelationStore {
   readonly #db: Kysely<RelationTables>;
 
   /** GetRelationStats' two queries for one user (the common case), compiled once (platform/storage/compiled.ts). */
-  readonly #countsOf: CompiledRunner<{ user_id: number; follow_count: number; follower_count: number }>;
-  readonly #follows: CompiledRunner<{ followee_id: number }>;
+  readonly #statsOf: CompiledRunner<{ follow_count: number; follower_count: number; is_follow: unknown }>;
 
   constructor(db: Kysely<RelationTables>) {
     this.#db = db;
-    this.#countsOf = compileOnce(db, (q) =>
-      q.selectFrom("follow_counts").select(["user_id", "follow_count", "follower_count"]).where("user_id", "=", 0),
-    );
-    this.#follows = compileOnce(db, (q) =>
-      q.selectFrom("follows").select("followee_id").where("follower_id", "=", 0).where("followee_id", "=", 0),
+    // One statement: the counts row and whether the viewer follows (a correlated EXISTS). No counts row
+    // means nobody follows the user (counts change in the same transaction as the follow rows), so
+    // is_follow is false then too. Parameters in SQL order: viewer id, user id.
+    this.#statsOf = compileOnce(db, (q) =>
+      q
+        .selectFrom("follow_counts")
+        .select((eb) => [
+          "follow_count",
+          "follower_count",
+          eb
+            .exists(
+              eb
+                .selectFrom("follows")
+                .select("follows.followee_id")
+                .where("follows.follower_id", "=", -1)
+                .whereRef("follows.followee_id", "=", "follow_counts.user_id"),
+            )
+            .as("is_follow"),
+        ])
+        .where("follow_counts.user_id", "=", -2),
     );
   }
 
@@ -217,9 +231,11 @@ export class RelationStore {
       if (chunk.length === 1) {
         // One user (a profile read): the queries below with `=`, compiled once.
         const id = chunk[0] as number;
-        for (const r of await this.#countsOf(id))
-          counts.set(Number(r.user_id), { follow: Number(r.follow_count), follower: Number(r.follower_count) });
-        if ((await this.#follows(viewerId, id)).length > 0) followed.add(id);
+        const [r] = await this.#statsOf(viewerId, id);
+        if (r) {
+          counts.set(id, { follow: Number(r.follow_count), follower: Number(r.follower_count) });
+          if (Number(r.is_follow) === 1 || r.is_follow === true) followed.add(id);
+        }
         continue;
       }
       const rows = await this.#db
