@@ -116,7 +116,8 @@ export class ${P}Store {
     return { id: Number(row.id), content: row.content, createdAt: Number(row.created_at) };
   }
 
-  async get(id: number): Promise<ItemRow | undefined> {
+  async get(id: number, signal?: AbortSignal): Promise<ItemRow | undefined> {
+    signal?.throwIfAborted(); // the caller gave up: no query
     const row = await this.#db
       .selectFrom("${n}_items")
       .select(["id", "content", "created_at"])
@@ -139,9 +140,9 @@ import type { ${P}Store } from "./store.ts";
 export function ${n}Service(deps: { store: ${P}Store }): ServiceImplementation<typeof ${P}ServiceDefinition> {
   const { store } = deps;
   return {
-    async getItem({ id }) {
+    async getItem({ id }, ctx) {
       checkId(id, "id");
-      const row = await store.get(id);
+      const row = await store.get(id, ctx.signal);
       return { item: row && { id: row.id, content: row.content, createdAt: row.createdAt } };
     },
   };
