@@ -10,6 +10,7 @@ import { ErrorInfo, RichClientError } from "nice-grpc-error-details";
 import { Registry } from "prom-client";
 import { createApp, type DiscoveryView, type GatewayDeps, type PoolSnapshot } from "../../gateway/app.ts";
 import { RateLimits, rateLimitSection } from "../../gateway/rate-limit.ts";
+import { UPSTREAM_NAMES } from "../../gateway/upstreams.ts";
 import { TokenService } from "../../platform/auth.ts";
 import { discoveryMetrics } from "../../platform/discovery/metrics.ts";
 import { ERROR_DOMAIN, type Reason } from "../../platform/errors.ts";
@@ -266,16 +267,14 @@ export function instance(
 
 /** Discovery as the gateway sees it, settable by the test. */
 export class FakeDiscovery implements DiscoveryView {
-  pools: PoolSnapshot[] = [
-    { service: "user", stale: false, ready: true, strategy: "random", instances: [instance("user", "user-a")] },
-    {
-      service: "relation",
-      stale: false,
-      ready: true,
-      strategy: "random",
-      instances: [instance("relation", "relation-a")],
-    },
-  ];
+  /** One ready pool with one instance per service the gateway calls (gateway/upstreams.ts), in its order. */
+  pools: PoolSnapshot[] = UPSTREAM_NAMES.map((service) => ({
+    service,
+    stale: false,
+    ready: true,
+    strategy: "random",
+    instances: [instance(service, `${service}-a`)],
+  }));
   snapshot(): PoolSnapshot[] {
     return this.pools;
   }

@@ -15,12 +15,12 @@ test("/healthz answers 200 JSON", async () => {
   assert.equal(r.body.status_code, 0);
 });
 
-test("/readyz: 200 with an instance of user and relation; 503 with reasons otherwise and while shutting down", async () => {
+test("/readyz: 200 with an instance of every upstream; 503 with reasons otherwise and while shutting down", async () => {
   const ok = await call(`${t.url}/readyz`);
   assert.equal(ok.status, 200, ok.text);
   assert.equal(ok.body.status_code, 0);
 
-  const [user, relation] = t.discovery.pools;
+  const [user, relation, ...others] = t.discovery.pools;
   assert.ok(user && relation);
   const saved = relation.instances;
   relation.instances = [];
@@ -39,7 +39,7 @@ test("/readyz: 200 with an instance of user and relation; 503 with reasons other
   assert.match(r.body.status_msg, /relation: not watched/);
 
   // Stale but with known instances: still ready (discovery serves from the last known set), flagged.
-  t.discovery.pools = [user, { ...relation, ready: true, stale: true, instances: saved }];
+  t.discovery.pools = [user, { ...relation, ready: true, stale: true, instances: saved }, ...others];
   r = await call(`${t.url}/readyz`);
   assert.equal(r.status, 200, r.text);
   assert.deepEqual(r.body.stale, ["relation"]);
