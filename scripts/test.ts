@@ -22,6 +22,7 @@ const UNIT_TESTS = [
   "tests/gateway/openapi.test.ts",
   "tests/gateway/ops.test.ts",
   "tests/gateway/rate-limit.test.ts",
+  "tests/gateway/shedding.test.ts", // load shedding of the gateway (fakes) and of a service (in-process gRPC)
   "tests/gateway/token-cache.test.ts",
   "tests/gateway/tracing.test.ts",
 ];
