@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
+import { type LocalService, localServices } from "../../scripts/lib/services.ts";
 import { EtcdProcess } from "../harness/etcd.ts";
 import { freePort } from "../harness/ports.ts";
 import { waitFor } from "../harness/wait.ts";
@@ -30,14 +31,13 @@ interface Running {
   name: string;
 }
 
+// Every service of the repo (as `npm run up` finds them) and the gateway.
+const services = await localServices();
+
 describe("container image", { skip }, () => {
   let etcd: EtcdProcess | undefined;
   const containers: WorkingContainer[] = [];
-  const running: Record<"user" | "relation" | "gateway", Running | undefined> = {
-    user: undefined,
-    relation: undefined,
-    gateway: undefined,
-  };
+  const running: Record<string, Running | undefined> = {};
   let gatewayUrl = "";
 
   const allLogs = () =>
@@ -148,7 +148,7 @@ describe("container image", { skip }, () => {
     assert.ok(got.loaded >= 10, `only ${got.loaded} modules found under /app`);
   });
 
-  test("user, relation and gateway run from the image and serve the douyin API through etcd", {
+  test("every service and the gateway run from the image and serve the douyin API through etcd", {
     timeout: 180_000,
   }, async () => {
     assert.ok(etcd);
@@ -157,7 +157,7 @@ describe("container image", { skip }, () => {
       DZUG_DISCOVERY_PREFIX: `/dzug-image-test-${RUN_ID}/services`,
       DZUG_LOG_LEVEL: "info",
     };
-    const service = async (name: "user" | "relation") => {
+    const service = async ({ name, takesAuth }: LocalService) => {
       const grpc = await freePort();
       const admin = await freePort();
       const c = await container(name);
@@ -170,15 +170,15 @@ describe("container image", { skip }, () => {
         // /app is not writable in the real deployment: the database goes to a writable path.
         DZUG_DATABASE_URL: "sqlite:/tmp/dzug.db",
       };
-      if (name === "user") env.DZUG_AUTH_JWT_SECRET = JWT_SECRET;
+      if (takesAuth) env.DZUG_AUTH_JWT_SECRET = JWT_SECRET;
       running[name] = { name, proc: c.exec(["node", `services/${name}/main.ts`], env) };
-      return admin;
+      return { name, admin };
     };
     const httpPort = await freePort();
     gatewayUrl = `http://127.0.0.1:${httpPort}`;
 
     await withLogs(async () => {
-      const [userAdmin, relationAdmin] = await Promise.all([service("user"), service("relation")]);
+      const admins = await Promise.all(services.map(service));
       const gw = await container("gateway");
       running.gateway = {
         name: "gateway",
@@ -205,8 +205,7 @@ describe("container image", { skip }, () => {
         ]);
       };
       await Promise.all([
-        ready(`http://127.0.0.1:${userAdmin}/readyz`, running.user),
-        ready(`http://127.0.0.1:${relationAdmin}/readyz`, running.relation),
+        ...admins.map(({ name, admin }) => ready(`http://127.0.0.1:${admin}/readyz`, running[name])),
         ready(`${gatewayUrl}/readyz`, running.gateway),
       ]);
 
@@ -258,7 +257,7 @@ describe("container image", { skip }, () => {
   }, async () => {
     // Gateway first, like a rollout would; every process is stopped even if one fails.
     const codes: Record<string, number | null | string> = {};
-    for (const name of ["gateway", "relation", "user"] as const) {
+    for (const name of ["gateway", ...services.map((x) => x.name)]) {
       const r = running[name];
       if (!r?.proc.running) {
         codes[name] = "not running (see the previous test)";
@@ -271,8 +270,8 @@ describe("container image", { skip }, () => {
     const failed = Object.entries(codes).filter(([, c]) => c !== 0);
     assert.deepEqual(
       codes,
-      { gateway: 0, relation: 0, user: 0 },
-      failed.map(([n]) => `--- ${n} ---\n${running[n as keyof typeof running]?.proc.logs().slice(-4_000)}`).join("\n"),
+      Object.fromEntries(["gateway", ...services.map((x) => x.name)].map((n) => [n, 0])),
+      failed.map(([n]) => `--- ${n} ---\n${running[n]?.proc.logs().slice(-4_000)}`).join("\n"),
     );
     for (const r of Object.values(running)) {
       if (r) assert.doesNotMatch(r.proc.logs(), /ExperimentalWarning/, `${r.name} printed an ExperimentalWarning`);
