@@ -46,7 +46,8 @@ describe("etcd members heal under load", () => {
 
   /** GET user info and POST login, back to back. */
   function load(): Load {
-    return new Load(4, async (w, i) => {
+    // Two workers: etcd, not the services' load shedding on a busy machine, is under test.
+    return new Load(2, async (w, i) => {
       const r =
         (w + i) % 2 === 0
           ? await call(system.url, "GET", "/douyin/user/", { token: user.token, user_id: user.id })
