@@ -2,7 +2,7 @@
 # dzug: one image for every process; the arguments pick it (WORKDIR /app):
 #   <image>                          -> node gateway/main.ts            (default CMD)
 #   <image> services/user/main.ts    -> node services/user/main.ts
-#   <image> services/relation/main.ts
+#   <image> services/relation/main.ts  (any services/<name>/main.ts: relation, message, …)
 # See docs/image.md. Elsewhere: `docker build .`; on the dev machine: scripts/image/build.sh.
 
 # Any Debian-based image with Node 24 and npm 11 on PATH and useradd/groupadd (node:24-bookworm-slim,
@@ -64,7 +64,7 @@ ARG REVISION=""
 ARG CREATED=""
 ARG SOURCE=""
 LABEL org.opencontainers.image.title="dzug" \
-      org.opencontainers.image.description="dzug gRPC services (user, relation) and HTTP gateway; pick the process with the command: gateway/main.ts (default), services/user/main.ts, services/relation/main.ts" \
+      org.opencontainers.image.description="dzug gRPC services (user, relation, message) and HTTP gateway; pick the process with the command: gateway/main.ts (default) or services/<name>/main.ts" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.created="${CREATED}" \

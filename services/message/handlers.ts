@@ -10,8 +10,8 @@ import type { MessageRow, MessageStore } from "./store.ts";
 
 /** Messages one ListMessages answers: the latest ones for a first read, the next ones when polling. */
 export const PAGE = 200;
-/** Upper bound of peer_ids in one GetLatestMessages call (a friend list is read in one call). */
-export const LATEST_MAX = 100_000;
+/** Upper bound of peer_ids in one GetLatestMessages call: a whole friend list (relation's lists.maxLength at most). */
+export const LATEST_MAX = 1_000_000;
 
 export function messageService(deps: {
   store: MessageStore;
