@@ -27,6 +27,12 @@ export const DEBOOTSTRAP: Prerequisite = {
   present: onPath("debootstrap"),
 };
 export const WRK: Prerequisite = { name: "wrk", aptPackage: "wrk", present: onPath("wrk") };
+/** The reverse proxy standing in for an ingress controller (tests/harness/nginx.ts). */
+export const NGINX: Prerequisite = {
+  name: "nginx",
+  aptPackage: "nginx",
+  present: () => existsSync("/usr/sbin/nginx") || onPath("nginx")(),
+};
 
 /** Returns the messages of what is still missing (empty when all is there). */
 export function ensurePrerequisites(list: Prerequisite[], opts: { install: boolean }): string[] {

@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { globSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BUILDAH, DEBOOTSTRAP, ETCD, ensurePrerequisites, POSTGRES, PROMETHEUS } from "./prerequisites.ts";
+import { BUILDAH, DEBOOTSTRAP, ETCD, ensurePrerequisites, NGINX, POSTGRES, PROMETHEUS, WRK } from "./prerequisites.ts";
 
 /** Test files of the unit lane: pure logic, fakes in-process, the repo's own files. */
 const UNIT_TESTS = [
@@ -45,7 +45,9 @@ if (unitEnv) process.on("exit", unitEnv.cleanup);
 const env = { ...process.env, PATH: unitEnv?.path ?? `${bin}:${process.env.PATH}` };
 
 if (!unit) {
-  const missing = ensurePrerequisites([ETCD, POSTGRES, PROMETHEUS, BUILDAH, DEBOOTSTRAP], { install: true });
+  const missing = ensurePrerequisites([ETCD, POSTGRES, PROMETHEUS, BUILDAH, DEBOOTSTRAP, WRK, NGINX], {
+    install: true,
+  });
   if (missing.length > 0) {
     for (const m of missing) process.stderr.write(`${m}\n`);
     process.exit(1);
