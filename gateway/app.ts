@@ -79,7 +79,7 @@ function mountRoute(app: Express, route: Route, deps: GatewayDeps, parsers: Requ
     .all(tagRoute(route.path, route.failureExtra))
     [route.method](
       ...(deps.shedder ? [shedding(deps.shedder)] : []),
-      ...(limits ? [limits.addressLimit(route.limit)] : []),
+      ...(limits ? limits.addressLimit(route.limit) : []),
       ...(route.limit && deps.credentialsInFlightPerAddress
         ? [inFlightPerAddress(deps.credentialsInFlightPerAddress, `${route.limit} requests`)]
         : []),

@@ -120,15 +120,22 @@ export class RateLimits {
     });
   }
 
-  /** Per-address limits of a route (and the API-wide one), before its body is read. */
-  addressLimit(limit: RouteLimit | undefined): RequestHandler {
+  /**
+   * Per-address limits of a route (and the API-wide one), before its body is read; none when no
+   * enabled limit applies, so such routes never derive the client address.
+   */
+  addressLimit(limit: RouteLimit | undefined): RequestHandler[] {
     const own = limit === "register" ? this.#register : limit === "login" ? this.#login : undefined;
-    return (req, _res, next) => {
-      const ip = clientAddress(req);
-      if (this.#api.enabled) this.#check(this.#api, ip, "requests from this address", "api");
-      if (own?.enabled) this.#check(own, ip, `${limit} attempts from this address`, `${limit}_address`);
-      next();
-    };
+    const api = this.#api.enabled;
+    if (!api && !own?.enabled) return [];
+    return [
+      (req, _res, next) => {
+        const ip = clientAddress(req);
+        if (api) this.#check(this.#api, ip, "requests from this address", "api");
+        if (own?.enabled) this.#check(own, ip, `${limit} attempts from this address`, `${limit}_address`);
+        next();
+      },
+    ];
   }
 
   /** Before a login's RPC: refused while this username has had too many failures. */
