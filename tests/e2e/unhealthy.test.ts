@@ -43,6 +43,7 @@ class Relay {
 let pg: PostgresProcess;
 let sys: DzugSystem;
 let relay: Relay;
+let relayed: Awaited<ReturnType<DzugSystem["addInstance"]>>;
 const FAST = { DZUG_DISCOVERY_LEASE_TTL_SECONDS: "3", DZUG_DATABASE_CONNECT_TIMEOUT_MS: "1000" };
 
 before(async () => {
@@ -50,7 +51,7 @@ before(async () => {
   sys = await DzugSystem.start({ users: 1, relations: 1, databaseUrl: pg.url, env: FAST });
   relay = new Relay(await freePort(), pg.port);
   await relay.open();
-  await sys.addInstance("user", { DZUG_DATABASE_URL: pg.url.replace(`:${pg.port}/`, `:${relay.port}/`) });
+  relayed = await sys.addInstance("user", { DZUG_DATABASE_URL: pg.url.replace(`:${pg.port}/`, `:${relay.port}/`) });
 });
 after(async () => {
   relay?.cut();
@@ -119,5 +120,13 @@ test("one of two user instances loses its database under load: after a bounded w
 
   // The database comes back: the instance registers again.
   await relay.open();
-  await waitFor(async () => (await userInstances()).length === 2, { timeoutMs: 15_000, message: "registered again" });
+  const backAt = Date.now();
+  try {
+    await waitFor(async () => (await userInstances()).length === 2, { timeoutMs: 30_000, message: "registered again" });
+  } catch (err) {
+    // What the instance did meanwhile (its pings, its registrar) says which side was slow.
+    const tail = relayed.logs().split("\n").slice(-40).join("\n");
+    throw new Error(`${(err as Error).message}\n--- ${relayed.name} log, last lines ---\n${tail}`);
+  }
+  console.log(`registered again ${Date.now() - backAt} ms after the database came back`);
 });

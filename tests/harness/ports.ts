@@ -1,15 +1,49 @@
-// Free loopback ports, asked of the kernel.
+// Free loopback ports for the processes a test starts.
+//
+// Not port 0's answer: the kernel hands out ports from the ephemeral range (net.ipv4.ip_local_port_range),
+// the same range every outgoing connection takes its local port from. A port picked that way and bound
+// seconds later (an etcd member added mid-test, a relay reopened) can meanwhile be the local end of one
+// of the many connections a load test opens: "bind: address already in use". Ports below the ephemeral
+// range are never given to outgoing connections, so a port found free there stays free until used.
+import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+const FLOOR = 10_000;
+
+/** The ports the kernel never hands out on its own: [FLOOR, start of the ephemeral range). */
+function quietRange(): { low: number; high: number } {
+  let ephemeralLow = 32_768;
+  try {
+    const [low] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/).map(Number);
+    if (low !== undefined && Number.isInteger(low)) ephemeralLow = low;
+  } catch {
+    // not Linux: keep the usual default
+  }
+  if (ephemeralLow - FLOOR < 1_000) throw new Error(`ip_local_port_range starts at ${ephemeralLow}: no room below it`);
+  return { low: FLOOR, high: ephemeralLow - 1 };
+}
+
+const range = quietRange();
+/** Ports this process already handed out: never twice, even before the first is bound. */
+const given = new Set<number>();
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = createServer();
     srv.unref();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      if (addr === null || typeof addr === "string") return reject(new Error("no port"));
-      srv.close(() => resolve(addr.port));
-    });
+    srv.once("error", () => resolve(false));
+    srv.listen({ port, host: "127.0.0.1", exclusive: true }, () => srv.close(() => resolve(true)));
   });
+}
+
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = range.low + Math.floor(Math.random() * (range.high - range.low + 1));
+    if (given.has(port)) continue;
+    if (await bindable(port)) {
+      given.add(port);
+      return port;
+    }
+  }
+  throw new Error(`no free port in ${range.low}-${range.high} after 200 tries`);
 }
