@@ -6,7 +6,14 @@
 // a closing process alive as long. A short capped backoff avoids both.
 import { readFileSync } from "node:fs";
 import { type CallOptions, Metadata } from "@grpc/grpc-js";
-import { ConsecutiveBreaker, circuitBreaker, handleWhen } from "cockatiel";
+import {
+  BrokenCircuitError,
+  CircuitState,
+  ConsecutiveBreaker,
+  circuitBreaker,
+  handleWhen,
+  type IPolicy,
+} from "cockatiel";
 import { castGrpcError, Etcd3, type IOptions, isRecoverableError } from "etcd3";
 import { type BackoffOptions, backoffDelay } from "../backoff.ts";
 
@@ -28,6 +35,31 @@ export function watchBackoff(
   return { duration: backoffDelay(opts, attempt), next: () => watchBackoff(opts, attempt + 1) };
 }
 
+/**
+ * etcd3's per-host circuit breaker (3 consecutive failures open it for 1 s), except that while its one
+ * half-open trial call runs, other calls to that host fail at once (BrokenCircuitError: etcd3 moves on to
+ * the next host) instead of waiting for the trial. cockatiel makes them wait, and etcd3 retries a call
+ * that met "invalid auth token" from INSIDE that call's breaker slot: when that call is the trial, its
+ * retry drawn to the same host awaits the trial, i.e. itself, forever, and so does every later call to
+ * that host. After a whole etcd cluster was replaced (every token invalid) some processes never
+ * registered again (tests/etcd/members.test.ts, wipe-all).
+ */
+export function failFastHostBreaker(halfOpenAfterMs = 1_000): IPolicy {
+  const breaker = circuitBreaker(handleWhen(isRecoverableError), {
+    halfOpenAfter: halfOpenAfterMs,
+    breaker: new ConsecutiveBreaker(3),
+  });
+  return new Proxy(breaker, {
+    get(target, prop, receiver) {
+      if (prop !== "execute") return Reflect.get(target, prop, receiver);
+      return (fn: Parameters<typeof target.execute>[0], signal?: AbortSignal) => {
+        if (target.state === CircuitState.HalfOpen) return Promise.reject(new BrokenCircuitError());
+        return target.execute(fn, signal);
+      };
+    },
+  });
+}
+
 /** Etcd3 constructor options: endpoints, dial timeout, a short watch re-attach backoff, gRPC keepalive,
  * and the credentials of `access` (user/password; TLS files are read once, here). */
 export function etcdClientOptions(endpoints: string | string[], dialTimeoutMs = 3_000, access?: EtcdAccess): IOptions {
@@ -38,8 +70,7 @@ export function etcdClientOptions(endpoints: string | string[], dialTimeoutMs = 
       watchBackoff: watchBackoff() as never,
       // etcd3's default host breaker stays open 5 s after 3 failures: after a whole cluster came back,
       // a process would wait that long per host before trying again. 1 s keeps recovery within a lease TTL.
-      host: () =>
-        circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1_000, breaker: new ConsecutiveBreaker(3) }),
+      host: () => failFastHostBreaker(),
     },
     grpcOptions: {
       "grpc.keepalive_time_ms": 10_000,
