@@ -1,10 +1,10 @@
 // Configuration: defaults < YAML file < environment, validated once, with messages naming key and variable.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { test } from "node:test";
+import { after, test } from "node:test";
 import { parse } from "yaml";
 import { gatewayConfigSchema } from "../../gateway/config.ts";
 import { ConfigError, configLeaves, envNameFor, loadConfig } from "../../platform/config.ts";
@@ -14,8 +14,14 @@ import { userConfigSchema } from "../../services/user/config.ts";
 const root = join(import.meta.dirname, "../..");
 const SECRET = "0123456789abcdef0123456789abcdef";
 
+const dirs: string[] = [];
+after(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
 function yamlFile(text: string): string {
   const dir = mkdtempSync(join(tmpdir(), "dzug-config-"));
+  dirs.push(dir);
   const file = join(dir, "config.yaml");
   writeFileSync(file, text);
   return file;
