@@ -2,12 +2,13 @@
 // `npm run up` and in the chart. It checks everything first and writes nothing when any check fails.
 // Then: proto/ + services/<name>/ (which `npm run up` and the test harness find by its folder) + a chart
 // workload + tests/services/<name>.test.ts, the name added to the chart's service list
-// (charts/dzug/templates/_services.tpl), a values block and its schema entry, and `npm run proto:gen`.
+// (charts/dzug/templates/_services.tpl, regenerated), a values block and its schema entry, and `npm run proto:gen`.
 // docs/adding-a-service.md says what to do next.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { parse as parseYaml } from "yaml";
+import { callsOf, SERVICES_TPL, serviceCalls, servicesTpl } from "./lib/chart-services.ts";
 import { namesOf, serviceFiles } from "./new-service/templates.ts";
 
 const root = process.env.DZUG_NEW_SERVICE_ROOT ?? join(import.meta.dirname, "..");
@@ -18,7 +19,6 @@ const NAME = /^[a-z][a-z0-9]{1,19}$/;
 /** Names taken by something that is not a gRPC service (chart components, folders, helm test pods). */
 const RESERVED = new Set(["gateway", "etcd", "postgresql", "platform", "test", "tests", "index", "dzug", "grafana"]);
 
-const CHART_LIST = "charts/dzug/templates/_services.tpl";
 const VALUES = "charts/dzug/values.yaml";
 const CI_VALUES = "charts/dzug/ci";
 const SCHEMA = "charts/dzug/values.schema.json";
@@ -34,16 +34,6 @@ function checkName(name: string | undefined): string {
   if (RESERVED.has(name))
     throw new Refusal(`"${name}" is reserved (it names a part of the system that is not a gRPC service)`);
   return name;
-}
-
-/** _services.tpl with `name` appended to the JSON list; also returns the current list. */
-function withChartListed(name: string): { text: string; current: string[] } {
-  const text = read(CHART_LIST);
-  const m = /(define "dzug\.grpcServices" -}}\s*)(\[[^\]]*\])/.exec(text);
-  if (!m) throw new Refusal(`${CHART_LIST}: cannot find the dzug.grpcServices JSON list`);
-  const current = JSON.parse(m[2]!) as string[];
-  const next = JSON.stringify([...current, name]).replaceAll(",", ", ");
-  return { text: text.replace(m[0], `${m[1]}${next}`), current };
 }
 
 /**
@@ -81,10 +71,16 @@ function plan(name: string): Map<string, string> {
     existsSync(join(root, p)),
   );
   if (taken.length > 0) throw new Refusal(`a service "${name}" exists already: ${taken.join(", ")}`);
-  const chart = withChartListed(name);
-  if (chart.current.includes(name)) throw new Refusal(`"${name}" is already in ${CHART_LIST}`);
-  const last = chart.current.at(-1);
-  if (!last) throw new Refusal(`${CHART_LIST} lists no service to copy values from`);
+  const current = serviceCalls(root);
+  // The service whose values block comes last in values.yaml: the new block is a copy placed after it.
+  const valueKeys = Object.keys((parseYaml(read(VALUES)) ?? {}) as Record<string, unknown>);
+  const last = valueKeys.findLast((k) => current.some((s) => s.name === k));
+  if (!last) throw new Refusal(`${VALUES} has no block of a service in services/ to copy`);
+  const main = files[`services/${name}/main.ts`];
+  if (main === undefined) throw new Error(`the templates make no services/${name}/main.ts`);
+  const chartList = servicesTpl(
+    [...current, { name, calls: callsOf(main) }].sort((a, b) => a.name.localeCompare(b.name)),
+  );
   const valuesFiles = [
     VALUES,
     ...readdirSync(join(root, CI_VALUES))
@@ -93,7 +89,7 @@ function plan(name: string): Map<string, string> {
   ];
   return new Map([
     ...Object.entries(files),
-    [CHART_LIST, chart.text],
+    [SERVICES_TPL, chartList],
     ...valuesFiles.flatMap((path): Array<[string, string]> => {
       const text = withValues(path, name, last);
       if (text === undefined && path === VALUES) throw new Refusal(`${VALUES}: no "${last}:" block to copy`);

@@ -82,6 +82,7 @@ const only = args.filter((a) => !a.startsWith("-"));
 if (only.length === 0 && !unit) {
   step("proto (buf lint, generated code up to date)", join(bin, "node"), ["scripts/proto-gen.ts", "--check"]);
   step("OpenAPI document up to date", join(bin, "node"), ["scripts/openapi.ts", "--check"]);
+  step("chart service list up to date", join(bin, "node"), ["scripts/chart-services.ts", "--check"]);
   step("types (tsc --noEmit)", join(bin, "tsc"), ["-p", "tsconfig.json", "--noEmit"]);
   step("lint and format (biome check)", join(bin, "biome"), ["check", "."]);
 }

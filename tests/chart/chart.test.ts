@@ -6,6 +6,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
+import { callsOf, SERVICES_TPL, serviceCalls, servicesTpl } from "../../scripts/lib/chart-services.ts";
 import { localServices } from "../../scripts/lib/services.ts";
 import {
   CHART,
@@ -290,7 +291,7 @@ describe("NetworkPolicy", () => {
       },
     });
     const rules = (name: string) => find(objs, "NetworkPolicy", name).spec.ingress;
-    assert.deepEqual(rules("dzug-user")[0].from, [sel("gateway"), sel("relation"), sel("message"), sel("test")]);
+    assert.deepEqual(rules("dzug-user")[0].from, [sel("gateway"), sel("message"), sel("relation"), sel("test")]);
     assert.deepEqual(rules("dzug-user")[0].ports, [{ port: "grpc", protocol: "TCP" }]);
     assert.deepEqual(rules("dzug-relation")[0].from, [sel("gateway"), sel("message"), sel("test")]);
     const pg = rules("dzug-postgresql")[0].from.map(
@@ -312,19 +313,10 @@ describe("NetworkPolicy", () => {
 });
 
 describe("the service list", () => {
-  test("dzug.serviceCallers (NetworkPolicy) names exactly the services whose main.ts calls each service", () => {
-    const tpl = readFileSync(join(CHART, "templates", "_helpers.tpl"), "utf8");
-    const json = /define "dzug\.serviceCallers" -}}\s*(\{[^}]*\})/.exec(tpl)?.[1];
-    assert.ok(json, "_helpers.tpl defines dzug.serviceCallers as a JSON object");
-    const declared = JSON.parse(json) as Record<string, string[]>;
-    const called: Record<string, string[]> = {};
-    for (const caller of SERVICE_NAMES) {
-      const main = readFileSync(join(REPO_ROOT, "services", caller, "main.ts"), "utf8");
-      for (const m of main.matchAll(/discovery\.client\("(\w+)"/g)) called[m[1]!] = [...(called[m[1]!] ?? []), caller];
-    }
-    const sorted = (o: Record<string, string[]>) =>
-      Object.fromEntries(Object.entries(o).map(([k, v]) => [k, v.toSorted()]));
-    assert.deepEqual(sorted(declared), sorted(called));
+  test("_services.tpl is generated from services/*/main.ts: every service, and who calls whom (NetworkPolicy)", () => {
+    const committed = readFileSync(join(REPO_ROOT, SERVICES_TPL), "utf8");
+    assert.equal(committed, servicesTpl(serviceCalls(REPO_ROOT)), "run npm run chart:services");
+    assert.deepEqual(callsOf(readFileSync(join(REPO_ROOT, "services/relation/main.ts"), "utf8")), ["message", "user"]);
   });
 
   test("the chart's (templates/_services.tpl) holds every folder of services/, and each has a workload", async () => {

@@ -73,6 +73,7 @@ describe("npm run new:service", () => {
     assert.equal(made.code, 0, made.out);
     for (const step of [
       ["proto up to date", ["scripts/proto-gen.ts", "--check"]],
+      ["chart service list up to date", ["scripts/chart-services.ts", "--check"]],
       ["tsc", [join(copy, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json", "--noEmit"]],
       ["biome", [join(copy, "node_modules/@biomejs/biome/bin/biome"), "check", "."]],
       ["its test", ["--test", `tests/services/${NAME}.test.ts`]],

@@ -101,11 +101,6 @@ app.kubernetes.io/component: {{ .component }}
 {{- default (printf "%s-etcd" (include "dzug.fullname" .)) .Values.etcd.auth.existingSecret -}}
 {{- end -}}
 
-{{/* gRPC services that call another one (besides the gateway, which calls all): callee -> callers. NetworkPolicy. */}}
-{{- define "dzug.serviceCallers" -}}
-{"user": ["relation", "message"], "relation": ["message"], "message": ["relation"]}
-{{- end -}}
-
 {{/* The etcd accounts besides root: one per gRPC service (registers itself) and the gateway (reads). */}}
 {{- define "dzug.etcd.accounts" -}}
 {{- join " " (append (include "dzug.grpcServices" . | fromJsonArray) "gateway") -}}
