@@ -23,7 +23,6 @@ import {
   Status,
 } from "nice-grpc";
 import type { Logger } from "pino";
-import type { Histogram } from "prom-client";
 import { currentDeadline, runWithDeadline } from "../deadline.ts";
 import { type Balancer, createBalancer, type StrategyName } from "./balancer.ts";
 import type { DiscoveryMetrics } from "./metrics.ts";
@@ -120,34 +119,22 @@ export function createBalancedClient<Def extends CompatServiceDefinition>(
   // Without extra middleware (tracing off) calls take the flat path (unary-call.ts): request id and
   // error details done there, no nice-grpc middleware generators per RPC.
   const flat = opts.middleware === undefined;
-  /** Per instance: its client and its duration histogram children by method and code. */
+  /** Per instance: its client (durations are observed through entry.series, instance-series.ts). */
   interface PerInstance {
     client: Record<string, (...args: unknown[]) => unknown>;
     raw: GrpcClient | undefined;
-    durations: Map<string, Histogram.Internal<"service" | "method" | "instance" | "code">>;
   }
   const perInstance = new WeakMap<PoolEntry, PerInstance>();
   const stateOf = (e: PoolEntry): PerInstance => {
     let c = perInstance.get(e);
     if (!c) {
       const client = factory.create(definition, e.channel) as unknown as PerInstance["client"];
-      c = { client, raw: flat ? rawClient(e.channel) : undefined, durations: new Map() };
+      c = { client, raw: flat ? rawClient(e.channel) : undefined };
       perInstance.set(e, c);
     }
     return c;
   };
   const clientFor = (e: PoolEntry) => stateOf(e).client;
-  /** Observes one attempt; prom-client would hash the label object on every call otherwise. */
-  const observe = (e: PoolEntry, method: string, code: string, seconds: number) => {
-    const durations = stateOf(e).durations;
-    const key = code === "OK" ? method : `${method} ${code}`;
-    let child = durations.get(key);
-    if (!child) {
-      child = m.clientDuration.labels({ service, method, instance: e.record.id, code });
-      durations.set(key, child);
-    }
-    child.observe(seconds);
-  };
   const log = logger.child({ component: "balanced-client", service });
   const out: Record<string, unknown> = {};
 
@@ -231,7 +218,7 @@ export function createBalancedClient<Def extends CompatServiceDefinition>(
           if (code !== "CANCELLED")
             pool.outcome(entry, code === "OK" ? undefined : Status[code as keyof typeof Status]);
           pool.release(entry);
-          observe(entry, methodName, code, (performance.now() - started) / 1000);
+          entry.series.observe(methodName, code, (performance.now() - started) / 1000);
         }
       }
       if (lastError === undefined) lastError = noInstance();

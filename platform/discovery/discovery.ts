@@ -134,6 +134,11 @@ export class Discovery {
     return out;
   }
 
+  /** Per service: how many instances its pool holds channels and metric series for (the live set). */
+  poolSizes(): Map<string, { entries: number; series: number }> {
+    return new Map([...this.pools].map(([service, p]) => [service, p.sizes()]));
+  }
+
   /** At least one live instance known (from the last successful list/watch, even if stale). */
   ready(service: string): boolean {
     const w = this.watchers.get(service) ?? this.watch(service);

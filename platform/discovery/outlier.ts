@@ -7,7 +7,6 @@ import { createClient, Status } from "nice-grpc";
 import { HealthDefinition } from "nice-grpc-server-health";
 import type { Logger } from "pino";
 import { type BackoffOptions, backoffDelay } from "../backoff.ts";
-import type { DiscoveryMetrics } from "./metrics.ts";
 import type { PoolEntry } from "./pool.ts";
 
 export interface EjectionOptions {
@@ -39,9 +38,9 @@ export class OutlierDetector {
   private readonly states = new WeakMap<PoolEntry, State>();
   private readonly opts: EjectionOptions;
   private readonly backoff: BackoffOptions;
-  private readonly ctx: { service: string; metrics: DiscoveryMetrics; logger: Logger };
+  private readonly ctx: { service: string; logger: Logger };
 
-  constructor(opts: EjectionOptions, ctx: { service: string; metrics: DiscoveryMetrics; logger: Logger }) {
+  constructor(opts: EjectionOptions, ctx: { service: string; logger: Logger }) {
     this.opts = opts;
     this.ctx = ctx;
     this.backoff = { initialMs: opts.baseMs, maxMs: opts.maxMs };
@@ -76,7 +75,7 @@ export class OutlierDetector {
   private eject(entry: PoolEntry, s: State): void {
     entry.ejected = true;
     s.probes = 0;
-    this.ctx.metrics.ejections.inc({ service: this.ctx.service, instance: entry.record.id });
+    entry.series.eject();
     this.ctx.logger.warn(
       { service: this.ctx.service, instance: entry.record.id, failures: s.failures },
       "instance ejected after consecutive failures",

@@ -4,9 +4,9 @@
 import { type Channel, type ChannelOptions, connectivityState } from "@grpc/grpc-js";
 import { createChannel, type Status } from "nice-grpc";
 import type { Logger } from "pino";
-import type { Counter } from "prom-client";
 import { deadlineChannel } from "../deadline.ts";
 import type { Balancer, Candidate, Picker } from "./balancer.ts";
+import { InstanceSeries } from "./instance-series.ts";
 import type { DiscoveryMetrics } from "./metrics.ts";
 import { EJECTION_DEFAULTS, type EjectionOptions, OutlierDetector } from "./outlier.ts";
 import type { InstanceRecord } from "./record.ts";
@@ -20,8 +20,8 @@ export interface PoolEntry {
   removed: boolean;
   /** Out of rotation after consecutive failures until a health probe succeeds (outlier.ts). */
   ejected: boolean;
-  /** dzug_balancer_picks_total's child for this instance, per strategy (made at its first pick). */
-  readonly pickCounters: Map<string, Counter.Internal>;
+  /** The instance's metric series in this process (shared by its entries; removed when its id leaves). */
+  readonly series: InstanceSeries;
 }
 
 const entryCandidate = (e: PoolEntry): Candidate => e.record;
@@ -58,6 +58,8 @@ export class InstancePool {
   private readonly m: DiscoveryMetrics;
   private readonly channelOptions: ChannelOptions;
   private entries = new Map<string, PoolEntry>();
+  /** Per live instance id: its series (instance-series.ts); an id's series leave with it. */
+  private readonly series = new Map<string, InstanceSeries>();
   private list: PoolEntry[] = [];
   /** Pickers over `list`, per balancer; dropped whenever the instance set (or a weight) changes. */
   private pickers = new WeakMap<Balancer, Picker<PoolEntry>>();
@@ -80,7 +82,6 @@ export class InstancePool {
     this.channelOptions = { ...defaultChannelOptions, ...opts.channelOptions };
     this.outliers = new OutlierDetector(opts.ejection ?? EJECTION_DEFAULTS, {
       service: opts.service,
-      metrics: opts.metrics,
       logger: this.log,
     });
     this.watcher.on("change", this.onChange);
@@ -117,12 +118,7 @@ export class InstancePool {
     }
     if (!entry) return undefined;
     entry.picks++;
-    let counter = entry.pickCounters.get(balancer.name);
-    if (!counter) {
-      counter = this.m.picks.labels({ service: this.service, instance: entry.record.id, strategy: balancer.name });
-      entry.pickCounters.set(balancer.name, counter);
-    }
-    counter.inc();
+    entry.series.pick(balancer.name);
     return entry;
   }
 
@@ -160,7 +156,7 @@ export class InstancePool {
         picks: cur?.picks ?? 0,
         removed: false,
         ejected: false,
-        pickCounters: new Map(),
+        series: this.seriesOf(rec.id),
       });
       this.log.debug({ instance: rec.id, address: rec.address }, "channel opened");
     }
@@ -168,10 +164,28 @@ export class InstancePool {
       if (!seen.has(id)) {
         this.entries.delete(id);
         this.retire(e);
+        // Left the live set (deregistered, lease expired): its series leave /metrics with it. An
+        // ejected or unreachable instance that is still registered keeps them.
+        this.series.get(id)?.remove();
+        this.series.delete(id);
       }
     }
     this.list = [...this.entries.values()];
     this.pickers = new WeakMap();
+  }
+
+  private seriesOf(id: string): InstanceSeries {
+    let s = this.series.get(id);
+    if (!s) {
+      s = new InstanceSeries(this.m, this.service, id);
+      this.series.set(id, s);
+    }
+    return s;
+  }
+
+  /** How many instances this pool keeps channels and series for (bounded by the live set). */
+  sizes(): { entries: number; series: number } {
+    return { entries: this.entries.size, series: this.series.size };
   }
 
   private retire(e: PoolEntry): void {
