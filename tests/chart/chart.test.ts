@@ -2,20 +2,20 @@
 // (and Prometheus Operator / Gateway API) schemas, and check what the chart promises.
 // One `helm lint` and one `helm template` per values file, all run concurrently.
 import assert from "node:assert/strict";
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
 import { callsOf, SERVICES_TPL, serviceCalls, servicesTpl } from "../../scripts/lib/chart-services.ts";
 import { localServices } from "../../scripts/lib/services.ts";
 import {
+  apiVersionArgs,
   CHART,
   documentedEnvNames,
   find,
   helm,
   type K8sObject,
   NAMESPACE,
-  parseManifests,
+  notesFor,
   podSpecOf,
   REPO_ROOT,
   render,
@@ -31,7 +31,8 @@ const SERVICE_NAMES = SERVICES.map((s) => s.name);
 const WORKLOADS = [...SERVICE_NAMES, "gateway"];
 
 before(async () => {
-  await Promise.all(cases.map(async (c) => rendered.set(c.name, await render(c.args))));
+  // As on a cluster with the Prometheus Operator and Gateway API CRDs: the `auto` kinds render.
+  await Promise.all(cases.map(async (c) => rendered.set(c.name, await render([...c.args, ...apiVersionArgs()]))));
 });
 
 function objects(name: string): K8sObject[] {
@@ -378,35 +379,6 @@ describe("helm tests and NOTES", () => {
     assert.ok(etcd);
     assert.deepEqual(etcd.spec.containers[0].args.slice(-2), ["endpoint", "health"]);
   });
-
-  /** NOTES.txt as `helm install` would print it (that needs a cluster: rendered as a named template in a copy). */
-  async function notesFor(args: string[]): Promise<string> {
-    const copy = mkdtempSync(join(tmpdir(), "dzug-notes-"));
-    try {
-      cpSync(CHART, copy, { recursive: true });
-      const notes = readFileSync(join(copy, "templates", "NOTES.txt"), "utf8");
-      rmSync(join(copy, "templates", "NOTES.txt"));
-      writeFileSync(
-        join(copy, "templates", "_notes_preview.tpl"),
-        `{{- define "notes.preview" -}}\n${notes}\n{{- end -}}\n`,
-      );
-      writeFileSync(join(copy, "templates", "notes-preview.yaml"), 'notes: {{ include "notes.preview" . | toJson }}\n');
-      const r = await helm([
-        "template",
-        "dzug",
-        copy,
-        "-n",
-        NAMESPACE,
-        ...args,
-        "--show-only",
-        "templates/notes-preview.yaml",
-      ]);
-      assert.equal(r.code, 0, r.stderr);
-      return (parseManifests(r.stdout)[0] as unknown as { notes: string }).notes;
-    } finally {
-      rmSync(copy, { recursive: true, force: true });
-    }
-  }
 
   test("NOTES tell how to reach the API and Grafana", async () => {
     const text = await notesFor(["-f", join(CHART, "ci", "full-values.yaml")]);

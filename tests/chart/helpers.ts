@@ -1,7 +1,8 @@
 // Shared by the chart tests: helm from tools/bin (fetched once by scripts/tools/helm.ts), rendering,
 // YAML parsing and Kubernetes schema validation of rendered objects.
 import { execFile } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { parseAllDocuments } from "yaml";
@@ -149,4 +150,45 @@ export function documentedEnvNames(doc: string): Set<string> {
 export function documentedMetricNames(doc: string): Set<string> {
   const section = doc.split("## Metrics")[1]?.split("\n## ")[0] ?? "";
   return new Set([...section.matchAll(/`(dzug_[a-z0-9_]+)/g)].map((m) => m[1] as string));
+}
+
+/** NOTES.txt as `helm install` would print it (that needs a cluster: rendered as a named template in a copy). */
+export async function notesFor(args: string[]): Promise<string> {
+  const copy = mkdtempSync(join(tmpdir(), "dzug-notes-"));
+  try {
+    cpSync(CHART, copy, { recursive: true });
+    const notes = readFileSync(join(copy, "templates", "NOTES.txt"), "utf8");
+    rmSync(join(copy, "templates", "NOTES.txt"));
+    writeFileSync(
+      join(copy, "templates", "_notes_preview.tpl"),
+      `{{- define "notes.preview" -}}\n${notes}\n{{- end -}}\n`,
+    );
+    writeFileSync(join(copy, "templates", "notes-preview.yaml"), 'notes: {{ include "notes.preview" . | toJson }}\n');
+    const r = await helm([
+      "template",
+      "dzug",
+      copy,
+      "-n",
+      NAMESPACE,
+      ...args,
+      "--show-only",
+      "templates/notes-preview.yaml",
+    ]);
+    if (r.code !== 0) throw new Error(`NOTES preview ${args.join(" ")} failed:\n${r.stderr}`);
+    return (parseManifests(r.stdout)[0] as unknown as { notes: string }).notes;
+  } finally {
+    rmSync(copy, { recursive: true, force: true });
+  }
+}
+
+/** The APIs of the CRD-backed kinds the chart renders (charts/dzug/templates/_crds.tpl), as a cluster lists them. */
+export const CRD_APIS = {
+  ServiceMonitor: "monitoring.coreos.com/v1/ServiceMonitor",
+  PodMonitor: "monitoring.coreos.com/v1/PodMonitor",
+  HTTPRoute: "gateway.networking.k8s.io/v1/HTTPRoute",
+} as const;
+
+/** `helm template` arguments telling it the cluster serves `apis` (default: all of CRD_APIS). */
+export function apiVersionArgs(apis: readonly string[] = Object.values(CRD_APIS)): string[] {
+  return apis.flatMap((a) => ["--api-versions", a]);
 }

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { Ajv } from "ajv";
 import { parse, parseAllDocuments } from "yaml";
-import { CHART, REPO_ROOT, render } from "./helpers.ts";
+import { apiVersionArgs, CHART, CRD_APIS, REPO_ROOT, render } from "./helpers.ts";
 
 // The schema skaffold publishes for this apiVersion, kept in the repo as a test fixture.
 const SCHEMA = join(REPO_ROOT, "tests", "chart", "fixtures", "skaffold-v4beta14.json");
@@ -45,7 +45,14 @@ test("one artifact dzug, matching the chart's image values; helm release points 
 });
 
 test("port-forwards name Services the chart and the addons create", async () => {
-  const objs = await render(["--namespace", "dzug", "-f", join(REPO_ROOT, "k8s", "dzug-kind-values.yaml")]);
+  // On kind after the addons profile: the Prometheus Operator CRDs are there, so the `auto` monitors render.
+  const objs = await render([
+    "--namespace",
+    "dzug",
+    "-f",
+    join(REPO_ROOT, "k8s", "dzug-kind-values.yaml"),
+    ...apiVersionArgs([CRD_APIS.ServiceMonitor, CRD_APIS.PodMonitor]),
+  ]);
   const gw = skaffold.portForward.find((p: any) => p.localPort === 8080);
   const svc = objs.find((o) => o.kind === "Service" && o.metadata.name === gw.resourceName);
   assert.ok(svc, `no Service ${gw.resourceName}`);
