@@ -12,13 +12,11 @@ import type { GatewayDeps } from "./deps.ts";
 import { errorHandler, notFound } from "./error-handler.ts";
 import { bodyParsers, requestEntry, securityHeaders } from "./middleware.ts";
 import { openApiDocument } from "./openapi.ts";
-import { opsRouter } from "./ops.ts";
 import { Params, parseParams, tokenOf } from "./params.ts";
 import { locals, methodNotAllowed, OK, tagRoute } from "./respond.ts";
 import { ROUTES, type Route } from "./routes.ts";
 import { inFlightPerAddress, shedding } from "./shedding.ts";
 import { tracingMiddleware } from "./tracing.ts";
-import { UPSTREAM_NAMES } from "./upstreams.ts";
 
 export type { DiscoveryView, GatewayDeps, PoolSnapshot, TokenVerifier } from "./deps.ts";
 
@@ -38,15 +36,8 @@ export function createApp(deps: GatewayDeps): Express {
   const parsers = bodyParsers(deps.bodyLimitBytes);
   for (const route of ROUTES) mountRoute(app, route, deps, parsers);
   serveOpenApi(app);
-
-  app.use(
-    opsRouter({
-      discovery: deps.discovery,
-      metrics: deps.metrics,
-      required: deps.requiredServices ?? UPSTREAM_NAMES,
-      shuttingDown,
-    }),
-  );
+  // Operations endpoints (/metrics, /readyz, the status page) are not here: admin.ts serves them on
+  // the admin port; on this one they are unknown paths.
   app.use(notFound);
   app.use(errorHandler(deps.logger, deps.bodyLimitBytes));
   return app;

@@ -2,6 +2,7 @@
 // balancing overrides (`services.<name>.strategy`, e.g. DZUG_SERVICES_USER_STRATEGY=round-robin).
 import { z } from "zod";
 import {
+  adminSection,
   authSection,
   balancerSection,
   discoverySection,
@@ -30,6 +31,7 @@ export const gatewayConfigSchema = z.strictObject({
   services: z.strictObject(serviceOverrides).prefault({}),
   shutdown: shutdownSection,
   http: httpSection,
+  admin: adminSection,
   auth: authSection,
   rateLimit: rateLimitSection,
   overload: overloadSection,

@@ -1,5 +1,5 @@
-// What the app is given (clients, token verifier, discovery view, metrics): everything injected, so
-// tests run the app with in-process fakes; server.ts wires the real ones.
+// What the apps are given (clients, token verifier, discovery view, metrics): everything injected, so
+// tests run them with in-process fakes; server.ts wires the real ones.
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { PoolSnapshot } from "../platform/discovery/index.ts";
@@ -21,13 +21,10 @@ export interface TokenVerifier {
 
 export interface GatewayDeps extends Upstreams {
   tokens: TokenVerifier;
-  discovery: DiscoveryView;
   logger: Logger;
   metrics: Registry;
   bodyLimitBytes: number;
-  /** Services that must have ≥1 known instance for /readyz to answer 200 (default: every upstream). */
-  requiredServices?: readonly string[];
-  /** True once a graceful stop began: /readyz answers 503 and connections are not kept alive. */
+  /** True once a graceful stop began: API connections are not kept alive (admin.ts' /readyz answers 503). */
   shuttingDown?: () => boolean;
   /** Install the OpenTelemetry SERVER-span middleware (when tracing is enabled). */
   tracing?: boolean;

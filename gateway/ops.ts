@@ -1,6 +1,6 @@
 // Operations endpoints: liveness, readiness (every required service has a known instance, not
-// stopping), Prometheus metrics, and the discovery status page (JSON or HTML). One router, so where it
-// is mounted (API port or an admin port) is the caller's choice.
+// stopping), Prometheus metrics, and the discovery status page (JSON or HTML). admin.ts serves them on
+// the admin port, never on the API port.
 import { type RequestHandler, Router } from "express";
 import type { Registry } from "prom-client";
 import type { DiscoveryView } from "./deps.ts";
@@ -11,6 +11,7 @@ import { renderStatusHtml, statusJson } from "./status.ts";
 export interface OpsDeps {
   discovery: DiscoveryView;
   metrics: Registry;
+  /** Services that must have ≥1 known instance for /readyz to answer 200. */
   required: readonly string[];
   shuttingDown: () => boolean;
 }

@@ -1,6 +1,7 @@
-// The gateway process: config, logger, metrics, tracing, etcd discovery, balanced clients, the HTTP
-// listener, and a graceful stop (readiness off, keep serving for the propagation delay, stop
-// accepting, drain in-flight requests bounded by shutdown.drainTimeoutMs, close discovery and etcd).
+// The gateway process: config, logger, metrics, tracing, etcd discovery, balanced clients, the API
+// listener (http.port) and the admin listener (admin.port: /metrics, /readyz, status page), and a
+// graceful stop (readiness off, keep serving for the propagation delay, stop accepting, drain
+// in-flight requests bounded by shutdown.drainTimeoutMs, close the admin listener, discovery and etcd).
 
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -10,6 +11,7 @@ import { trustProxySetting } from "../platform/config-schema.ts";
 import type { Logger } from "../platform/logger.ts";
 import { LoadShedder } from "../platform/overload.ts";
 import { delay, drainWithin, once, runMain, startRuntime } from "../platform/runtime.ts";
+import { createAdminApp } from "./admin.ts";
 import { createApp } from "./app.ts";
 import { gatewayConfigSchema } from "./config.ts";
 import { StatusCode } from "./errors.ts";
@@ -17,8 +19,14 @@ import { RateLimits } from "./rate-limit.ts";
 import { CachingTokenVerifier } from "./token-cache.ts";
 import { UPSTREAM_NAMES, UPSTREAMS, type UpstreamName, type Upstreams } from "./upstreams.ts";
 
+/** Bounded header/request times: a slow client cannot hold a connection forever. */
+const HTTP_TIMEOUTS = { requestTimeout: 30_000, headersTimeout: 10_000, keepAliveTimeout: 65_000 } as const;
+
 export interface RunningGateway {
+  /** The API port. */
   readonly port: number;
+  /** The admin port (operations endpoints). */
+  readonly adminPort: number;
   readonly instanceId: string;
   readonly logger: Logger;
   /** Graceful stop; idempotent. */
@@ -44,7 +52,6 @@ export async function startGateway(env: Record<string, string | undefined> = pro
     ...clients,
     // Verified tokens are remembered until their exp: the HS256 check was ~20 % of the CPU per request.
     tokens: new CachingTokenVerifier(new TokenService(config.auth.jwtSecret, config.auth.tokenTtlSeconds)),
-    discovery,
     logger,
     metrics,
     bodyLimitBytes: config.http.bodyLimitBytes,
@@ -56,28 +63,23 @@ export async function startGateway(env: Record<string, string | undefined> = pro
     trustProxy: trustProxySetting(config.http.trustProxy),
   });
 
-  const server: Server = createServer(
-    {
-      // Bounded header/request times: a slow client cannot hold a connection forever.
-      requestTimeout: 30_000,
-      headersTimeout: 10_000,
-      keepAliveTimeout: 65_000,
-    },
-    app,
+  const server: Server = createServer(HTTP_TIMEOUTS, app);
+  const admin: Server = createServer(
+    HTTP_TIMEOUTS,
+    createAdminApp({ discovery, metrics, logger, required: UPSTREAM_NAMES, shuttingDown: () => shuttingDown }),
   );
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(config.http.port, config.http.host, () => {
-        server.off("error", reject);
-        resolve();
-      });
+    await listen(server, config.http.port, config.http.host);
+    await listen(admin, config.admin.port, config.http.host).catch(async (err) => {
+      await new Promise((resolve) => server.close(resolve));
+      throw err;
     });
   } catch (err) {
     await closeDeps();
     throw err;
   }
   server.on("error", (err) => logger.error({ err }, "http server error"));
+  admin.on("error", (err) => logger.error({ err }, "admin server error"));
   // Requests Node's HTTP parser rejects never reach Express: answer them in JSON too.
   server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable || err.code === "ECONNRESET") {
@@ -96,9 +98,11 @@ export async function startGateway(env: Record<string, string | undefined> = pro
     );
   });
   const port = (server.address() as AddressInfo).port;
+  const adminPort = (admin.address() as AddressInfo).port;
   logger.info(
     {
       port,
+      adminPort,
       host: config.http.host,
       prefix: config.discovery.prefix,
       strategies: Object.fromEntries(UPSTREAM_NAMES.map((svc) => [svc, strategyOf(svc)])),
@@ -110,7 +114,7 @@ export async function startGateway(env: Record<string, string | undefined> = pro
   const stop = once(async () => {
     shuttingDown = true;
     logger.info({ propagationDelayMs: config.shutdown.propagationDelayMs }, "shutting down: readiness off");
-    // Let load balancers see /readyz 503 and stop sending before we stop accepting.
+    // Let load balancers see /readyz 503 (admin port) and stop sending before we stop accepting.
     await delay(config.shutdown.propagationDelayMs);
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
@@ -119,11 +123,25 @@ export async function startGateway(env: Record<string, string | undefined> = pro
       server.closeAllConnections();
       await closed;
     }
+    // The admin port answered (/readyz 503, /metrics) through the drain; probes and scrapes hold no work.
+    const adminClosed = new Promise<void>((resolve) => admin.close(() => resolve()));
+    admin.closeAllConnections();
+    await adminClosed;
     await closeDeps();
     logger.info("stopped");
     logger.flush();
   });
-  return { port, instanceId, logger, stop };
+  return { port, adminPort, instanceId, logger, stop };
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
 }
 
 /** `node gateway/main.ts` (platform/runtime.ts' runMain). */

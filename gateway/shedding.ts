@@ -1,6 +1,7 @@
 // The gateway's load shedding: an API request arriving while the process is overloaded (too many in
 // flight, or the event loop lagging; platform/overload.ts) is answered 503 with Retry-After at once,
-// before any parsing or RPC. Ops endpoints (/healthz, /readyz, /metrics, status) are never shed.
+// before any parsing or RPC. Ops endpoints (/healthz, /readyz, /metrics, status) are on the admin port,
+// never shed.
 import type { RequestHandler } from "express";
 import type { LoadShedder } from "../platform/overload.ts";
 import { overloaded, tooManyRequests } from "./errors.ts";

@@ -230,8 +230,8 @@ export function balancingDashboard(): DashboardBuilder {
 }
 
 export function gatewayDashboard(): DashboardBuilder {
-  // Probes, scrapes and the status page are not API traffic.
-  const route = 'route=~"$route", route!~"/metrics|/healthz|/readyz|/_dzug/status"';
+  // Only API traffic is counted: probes, scrapes and the status page are on the admin port.
+  const route = 'route=~"$route"';
   return new DashboardBuilder("dzug / Gateway")
     .uid("dzug-gateway")
     .description("HTTP gateway RED by route: rate, errors, p99 duration.")

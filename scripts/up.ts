@@ -1,6 +1,7 @@
 // `npm run up`: the whole system locally — etcd (data in .data/etcd), 2× every service under
-// services/ (scripts/lib/services.ts) and the gateway on http://localhost:8080, every process's logs prefixed with its name. Ctrl-C stops the
-// services first (each revokes its lease, then drains), then etcd.
+// services/ (scripts/lib/services.ts) and the gateway on http://localhost:8080 (its admin listener, with the
+// status page, on http://localhost:9464 as in the chart's port-forward), every process's logs prefixed with its
+// name. Ctrl-C stops the services first (each revokes its lease, then drains), then etcd.
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -19,8 +20,10 @@ const ports = {
   etcdPeer: num("UP_ETCD_PEER_PORT", 2380),
   http: num("UP_HTTP_PORT", 8080),
   grpcBase: num("UP_GRPC_BASE_PORT", 50051),
+  /** The gateway's admin port; the services' admin ports follow it. */
   adminBase: num("UP_ADMIN_BASE_PORT", 9464),
 };
+const serviceAdminPort = (slot: number) => ports.adminBase + 1 + slot;
 const replicas = num("UP_REPLICAS", 2);
 
 const missing = ensurePrerequisites([ETCD], { install: true });
@@ -40,9 +43,9 @@ function portInUse(port: number): Promise<boolean> {
   });
 }
 
-const needed = [ports.etcd, ports.etcdPeer, ports.http];
+const needed = [ports.etcd, ports.etcdPeer, ports.http, ports.adminBase];
 const services = await localServices();
-for (let i = 0; i < services.length * replicas; i++) needed.push(ports.grpcBase + i, ports.adminBase + i);
+for (let i = 0; i < services.length * replicas; i++) needed.push(ports.grpcBase + i, serviceAdminPort(i));
 for (const p of needed) {
   if (await portInUse(p)) {
     console.error(
@@ -139,7 +142,7 @@ for (const svc of services) {
       ...storage,
       ...serviceEnv(svc),
       DZUG_GRPC_PORT: String(ports.grpcBase + slot),
-      DZUG_ADMIN_PORT: String(ports.adminBase + slot),
+      DZUG_ADMIN_PORT: String(serviceAdminPort(slot)),
     });
   }
 }
@@ -147,12 +150,20 @@ start("gateway", "app", node, ["gateway/main.ts"], {
   ...common,
   DZUG_AUTH_JWT_SECRET: jwtSecret,
   DZUG_HTTP_PORT: String(ports.http),
+  DZUG_ADMIN_PORT: String(ports.adminBase),
   // As behind an ingress: a local proxy (or `npm run load`, which simulates many clients) may name
   // the client in X-Forwarded-For; the rate limits key on it.
   DZUG_HTTP_TRUST_PROXY: "loopback",
 });
 process.stdout.write(
-  `\nAPI:    http://localhost:${ports.http}/douyin/user/register/?username=alice&password=secret123 (POST)\nStatus: http://localhost:${ports.http}/_dzug/status\nCtrl-C stops everything.\n\n`,
+  [
+    "",
+    `API:     http://localhost:${ports.http}/douyin/user/register/?username=alice&password=secret123 (POST)`,
+    `Status:  http://localhost:${ports.adminBase}/_dzug/status (the gateway's admin port, with /metrics and /readyz)`,
+    "Ctrl-C stops everything.",
+    "",
+    "",
+  ].join("\n"),
 );
 
 async function stopAll(kind: "etcd" | "app"): Promise<void> {

@@ -42,6 +42,7 @@ export async function startBaseline(
     if (existsSync(join(o.checkout, `services/${other}/main.ts`))) await service(other);
   }
   const port = await freePort();
+  const admin = await freePort();
   const gateway = await procs.start(
     "baseline-gateway",
     join(o.checkout, "gateway/main.ts"),
@@ -49,9 +50,11 @@ export async function startBaseline(
       ...common,
       DZUG_HTTP_HOST: "127.0.0.1",
       DZUG_HTTP_PORT: String(port),
+      DZUG_ADMIN_PORT: String(admin),
       DZUG_AUTH_JWT_SECRET: o.secret,
     },
-    `http://127.0.0.1:${port}/readyz`,
+    // A gateway from before the admin port serves /readyz on its API port (and ignores DZUG_ADMIN_PORT).
+    [`http://127.0.0.1:${admin}/readyz`, `http://127.0.0.1:${port}/readyz`],
   );
   return {
     url: `http://127.0.0.1:${port}`,

@@ -48,12 +48,18 @@ async function post(base: string, path: string, params: Record<string, string | 
   return (await (await fetch(`${base}${path}`, { method: "POST", body })).json()) as Record<string, unknown>;
 }
 
-export function gatewayEnv(system: DzugSystem, secret: string, port: number, prefix?: string): Record<string, string> {
+export function gatewayEnv(
+  system: DzugSystem,
+  secret: string,
+  ports: { http: number; admin: number },
+  prefix?: string,
+): Record<string, string> {
   return {
     ...system.commonEnv(),
     ...(prefix ? { DZUG_DISCOVERY_PREFIX: prefix } : {}),
     DZUG_HTTP_HOST: "127.0.0.1",
-    DZUG_HTTP_PORT: String(port),
+    DZUG_HTTP_PORT: String(ports.http),
+    DZUG_ADMIN_PORT: String(ports.admin),
     DZUG_AUTH_JWT_SECRET: secret,
   };
 }
@@ -113,7 +119,8 @@ export async function startDesigns(
 
   const startGateway = async (name: string, preload?: string, extra: Record<string, string> = {}) => {
     const port = await freePort();
-    const env = gatewayEnv(system, o.secret, port, ONE_PREFIX);
+    const admin = await freePort();
+    const env = gatewayEnv(system, o.secret, { http: port, admin }, ONE_PREFIX);
     const nodeOptions: Record<string, string> = preload
       ? { NODE_OPTIONS: `--import=${join(root, "bench/lib", preload)}` }
       : {};
@@ -121,7 +128,7 @@ export async function startDesigns(
       name,
       "gateway/main.ts",
       { ...env, ...extra, ...nodeOptions },
-      `http://127.0.0.1:${port}/readyz`,
+      `http://127.0.0.1:${admin}/readyz`,
     );
     await answersSame(name, `http://127.0.0.1:${port}`);
     return { handle, url: `http://127.0.0.1:${port}${path}`, env };
@@ -229,7 +236,7 @@ export async function startDesigns(
         DZUG_AUTH_JWT_SECRET: o.secret,
         DZUG_LOG_LEVEL: "info",
       },
-      `http://127.0.0.1:${port}/healthz`,
+      `http://127.0.0.1:${port}/openapi.json`,
     );
     await answersSame(p.name, `http://127.0.0.1:${port}`);
     designs.push({

@@ -69,7 +69,6 @@ const app = createApp({
   relation: perRequestClient("relation", RelationServiceDefinition),
   message: perRequestClient("message", MessageServiceDefinition),
   tokens: new TokenService(env.DZUG_AUTH_JWT_SECRET ?? "", 86_400),
-  discovery: { snapshot: () => [] },
   logger,
   metrics: createMetricsRegistry({ service: "bench-per-request", instance: String(process.pid) }),
   bodyLimitBytes: 65_536,

@@ -35,17 +35,31 @@ export class BenchProcesses {
   }
 
   /**
-   * Spawns `script` with `env` and waits until it is ready: `probe` answers 200, or (no probe) the
-   * process printed `listening <port>`.
+   * Spawns `script` with `env` and waits until it is ready: `probe` (one of them, when several) answers
+   * 200, or (no probe) the process printed `listening <port>`.
    */
-  async start(name: string, script: string, env: Record<string, string>, probe?: string): Promise<ProcessHandle> {
+  async start(
+    name: string,
+    script: string,
+    env: Record<string, string>,
+    probe?: string | readonly string[],
+  ): Promise<ProcessHandle> {
+    const probes = typeof probe === "string" ? [probe] : probe;
     const p = new ProcessHandle(name, script, env, this.#dir);
     this.#all.push(p);
     await waitFor(
       async () => {
         if (!p.running) throw new Error(`${name} exited:\n${p.logs()}`);
-        if (probe === undefined) return /^listening \d+/m.test(p.logs());
-        return (await fetch(probe)).status === 200;
+        if (probes === undefined) return /^listening \d+/m.test(p.logs());
+        const answers = await Promise.all(
+          probes.map((url) =>
+            fetch(url).then(
+              (r) => r.status,
+              () => 0,
+            ),
+          ),
+        );
+        return answers.includes(200);
       },
       { timeoutMs: 30_000, message: `${name} ready` },
     );

@@ -20,7 +20,7 @@ export async function profileGateway(
     seconds: number;
     threads: number;
     connections: number;
-    /** The profiled gateway's environment (its HTTP port is replaced). */
+    /** The profiled gateway's environment (its HTTP and admin ports are replaced). */
     env: Record<string, string>;
     log: (s: string) => void;
   },
@@ -28,12 +28,18 @@ export async function profileGateway(
   const profDir = join(o.dir, "profile-gateway");
   mkdirSync(profDir, { recursive: true });
   const port = await freePort();
+  const admin = await freePort();
   const spawnedAt = performance.now();
   const handle = await procs.start(
     "gateway-prof",
     "gateway/main.ts",
-    { ...o.env, DZUG_HTTP_PORT: String(port), NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir}` },
-    `http://127.0.0.1:${port}/readyz`,
+    {
+      ...o.env,
+      DZUG_HTTP_PORT: String(port),
+      DZUG_ADMIN_PORT: String(admin),
+      NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir}`,
+    },
+    `http://127.0.0.1:${admin}/readyz`,
   );
   const loadFrom = performance.now() - spawnedAt;
   const wr = await runWrk({

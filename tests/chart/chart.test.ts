@@ -84,7 +84,48 @@ describe("rendered objects", () => {
       assert.equal(m.metadata.labels?.release, "kube-prometheus-stack");
       const eps = m.spec.endpoints ?? m.spec.podMetricsEndpoints;
       for (const ep of eps) assert.equal(ep.honorLabels, true, "dzug's own service/instance labels must win");
+      // Every target, the gateway's included, is scraped on its "metrics" (admin) port, never the API port.
+      assert.deepEqual(
+        eps.map((ep: any) => [ep.port, ep.path]),
+        [["metrics", "/metrics"]],
+        `${m.kind} ${m.metadata.name}`,
+      );
     }
+  });
+
+  test("Ingress and HTTPRoute route the API only (/douyin/..., /openapi.json) to the gateway's API port", () => {
+    const objs = objects("full-values.yaml");
+    const ing = find(objs, "Ingress", "dzug-gateway");
+    const paths = ing.spec.rules.flatMap((r: any) => r.http.paths);
+    assert.deepEqual(
+      paths.map((p: any) => [p.path, p.pathType, p.backend.service.name, p.backend.service.port.name]),
+      [
+        ["/douyin", "Prefix", "dzug-gateway", "http"],
+        ["/openapi.json", "Exact", "dzug-gateway", "http"],
+      ],
+    );
+    const route = find(objs, "HTTPRoute", "dzug-gateway");
+    assert.deepEqual(
+      route.spec.rules.flatMap((r: any) => r.matches.map((m: any) => [m.path.type, m.path.value])),
+      [
+        ["PathPrefix", "/douyin"],
+        ["Exact", "/openapi.json"],
+      ],
+    );
+    const svc = find(objs, "Service", "dzug-gateway");
+    const http = svc.spec.ports.find((p: any) => p.name === "http");
+    for (const r of route.spec.rules)
+      assert.deepEqual(
+        r.backendRefs.map((b: any) => b.port),
+        [http.port],
+      );
+    assert.deepEqual(
+      svc.spec.ports.map((p: any) => [p.name, p.targetPort]),
+      [
+        ["http", "http"],
+        ["metrics", "metrics"],
+      ],
+    );
   });
 
   test("names are unique per kind", () => {
@@ -225,9 +266,19 @@ describe("user, relation, gateway Deployments", () => {
         assert.deepEqual(ctr.securityContext.capabilities.drop, ["ALL"]);
         assert.ok(ctr.volumeMounts.some((m: any) => m.mountPath === "/tmp"));
         assert.ok(pod.volumes.some((v: any) => v.name === "tmp" && v.emptyDir));
+        // Every process has its admin listener (/metrics, /healthz, /readyz) on container port "metrics".
+        assert.equal(env.get("DZUG_ADMIN_PORT").value, "9464", `[${c.name}] ${w} admin port`);
+        assert.deepEqual(
+          ctr.ports.find((p: any) => p.name === "metrics"),
+          { name: "metrics", containerPort: 9464, protocol: "TCP" },
+          `[${c.name}] ${w} metrics port`,
+        );
         if (w === "gateway") {
-          assert.deepEqual(ctr.livenessProbe.httpGet, { path: "/healthz", port: "http" });
-          assert.deepEqual(ctr.readinessProbe.httpGet, { path: "/readyz", port: "http" });
+          // Probes on the admin port: the API port ("http") serves the API only.
+          assert.deepEqual(ctr.startupProbe.httpGet, { path: "/healthz", port: "metrics" });
+          assert.deepEqual(ctr.livenessProbe.httpGet, { path: "/healthz", port: "metrics" });
+          assert.deepEqual(ctr.readinessProbe.httpGet, { path: "/readyz", port: "metrics" });
+          assert.equal(env.get("DZUG_HTTP_PORT").value, "8080");
         } else {
           assert.deepEqual(ctr.livenessProbe.grpc, { port: 50051, service: "liveness" }); // alive while the process runs
           assert.deepEqual(ctr.startupProbe.grpc, { port: 50051, service: "liveness" });
@@ -240,7 +291,7 @@ describe("user, relation, gateway Deployments", () => {
         const ann = dep.spec.template.metadata.annotations ?? {};
         if (c.name !== "minimal-values.yaml") {
           assert.equal(ann["prometheus.io/scrape"], "true");
-          assert.equal(ann["prometheus.io/port"], w === "gateway" ? "8080" : "9464");
+          assert.equal(ann["prometheus.io/port"], "9464");
           assert.equal(ann["prometheus.io/path"], "/metrics");
         }
         // Service targetPorts name container ports.
@@ -302,9 +353,18 @@ describe("NetworkPolicy", () => {
     assert.deepEqual(rules("dzug-etcd")[0].from, [sel("")]);
     assert.deepEqual(rules("dzug-etcd")[0].ports, [{ port: "client", protocol: "TCP" }]);
     assert.deepEqual(rules("dzug-etcd")[1], { from: [sel("etcd")], ports: [{ port: "peer", protocol: "TCP" }] });
-    const gw = rules("dzug-gateway")[0];
+    const [gw, gwAdmin, ...gwMore] = rules("dzug-gateway");
     assert.deepEqual(gw.from[0], sel("test"));
     assert.equal(gw.from[1].namespaceSelector.matchLabels["kubernetes.io/metadata.name"], "ingress-nginx");
+    assert.deepEqual(gw.ports, [{ port: "http", protocol: "TCP" }], "the ingress controller reaches the API port only");
+    // The admin port (metrics, readiness, status page): scrapers and the helm test pod, not the ingress controller.
+    assert.deepEqual(gwAdmin.from[0], sel("test"));
+    assert.deepEqual(
+      gwAdmin.from.slice(1).map((p: any) => p.namespaceSelector.matchLabels["kubernetes.io/metadata.name"]),
+      ["monitoring"],
+    );
+    assert.deepEqual(gwAdmin.ports, [{ port: "metrics", protocol: "TCP" }]);
+    assert.deepEqual(gwMore, []);
     for (const name of ["dzug-etcd", "dzug-user", "dzug-relation"]) {
       const scrape = rules(name).at(-1);
       assert.equal(scrape.from[0].namespaceSelector.matchLabels["kubernetes.io/metadata.name"], "monitoring");
@@ -366,7 +426,8 @@ describe("helm tests and NOTES", () => {
     const byName = new Map(tests.map((t) => [t.metadata.name, t]));
     const gw = byName.get("dzug-test-gateway");
     assert.ok(gw);
-    assert.match(gw.spec.containers[0].args[0], /\/readyz/);
+    assert.match(gw.spec.containers[0].args[0], /"\$admin\/readyz"/);
+    assert.match(gw.spec.containers[0].args[0], /admin=http:\/\/dzug-gateway:9464\n/);
     assert.match(gw.spec.containers[0].args[0], /douyin\/user\/register/);
     const grpc = byName.get("dzug-test-grpc-health");
     assert.ok(grpc);
@@ -384,6 +445,8 @@ describe("helm tests and NOTES", () => {
     const text = await notesFor(["-f", join(CHART, "ci", "full-values.yaml")]);
     assert.match(text, /https:\/\/dzug\.example\.com\/openapi\.json/);
     assert.match(text, /port-forward svc\/dzug-gateway 8080:8080/);
+    assert.match(text, /port-forward svc\/dzug-gateway 9464\n\s*curl http:\/\/localhost:9464\/readyz/);
+    assert.doesNotMatch(text, /localhost:8080\/(readyz|healthz|metrics|_dzug)/, "operations are not on the API port");
     assert.match(text, /Grafana/);
     assert.match(text, /port-forward svc\/kube-prometheus-stack-grafana 3000:80/);
     assert.doesNotMatch(text, /WARNING/);

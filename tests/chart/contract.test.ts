@@ -267,6 +267,22 @@ describe("chart <-> code contract", {
     assert.equal(((await login.json()) as { status_code: number }).status_code, 0);
   });
 
+  test("gateway: the API port (the one the Ingress routes) serves no operations endpoint; the metrics port does", async () => {
+    const gw = running.get("gateway");
+    assert.ok(gw);
+    const api = `http://127.0.0.1:${gw.ports.get(containerPortOf(gw.container, "http"))}`;
+    const admin = `http://127.0.0.1:${gw.ports.get(containerPortOf(gw.container, "metrics"))}`;
+    for (const path of ["/metrics", "/_dzug/status", "/healthz", "/readyz"]) {
+      const res = await fetch(`${api}${path}`);
+      await res.arrayBuffer();
+      assert.equal(res.status, 404, `API port ${path}`);
+      const ops = await fetch(`${admin}${path}`);
+      await ops.arrayBuffer();
+      assert.equal(ops.status, 200, `metrics port ${path}`);
+    }
+    assert.equal((await fetch(`${api}/openapi.json`)).status, 200);
+  });
+
   const exitCodes = new Map<Workload, number | null>();
 
   test("SIGTERM: each process exits within terminationGracePeriodSeconds", async () => {

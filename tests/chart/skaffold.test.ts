@@ -53,11 +53,18 @@ test("port-forwards name Services the chart and the addons create", async () => 
     join(REPO_ROOT, "k8s", "dzug-kind-values.yaml"),
     ...apiVersionArgs([CRD_APIS.ServiceMonitor, CRD_APIS.PodMonitor]),
   ]);
-  const gw = skaffold.portForward.find((p: any) => p.localPort === 8080);
-  const svc = objs.find((o) => o.kind === "Service" && o.metadata.name === gw.resourceName);
-  assert.ok(svc, `no Service ${gw.resourceName}`);
-  assert.ok(svc.spec.ports.some((p: any) => p.port === gw.port));
-  assert.equal(gw.namespace, skaffold.deploy.helm.releases[0].namespace);
+  // The gateway's API (8080) and its admin listener (9464: status page, metrics), by Service port name.
+  for (const [localPort, portName] of [
+    [8080, "http"],
+    [9464, "metrics"],
+  ] as const) {
+    const gw = skaffold.portForward.find((p: any) => p.localPort === localPort);
+    assert.ok(gw, `no port-forward to localhost:${localPort}`);
+    const svc = objs.find((o) => o.kind === "Service" && o.metadata.name === gw.resourceName);
+    assert.ok(svc, `no Service ${gw.resourceName}`);
+    assert.equal(svc.spec.ports.find((p: any) => p.port === gw.port)?.name, portName, `localhost:${localPort}`);
+    assert.equal(gw.namespace, skaffold.deploy.helm.releases[0].namespace);
+  }
   const grafana = skaffold.portForward.find((p: any) => p.localPort === 3000);
   const kps = k8s("kube-prometheus-stack-values.yaml");
   assert.equal(grafana.resourceName, kps.grafana.fullnameOverride);

@@ -178,7 +178,7 @@ const final = new Map<PanelQuery, QueryResult>();
 
 function scrapeTargets(s: DzugSystem): ScrapeTarget[] {
   return [
-    { job: "gateway", address: `127.0.0.1:${s.gatewayPort}` },
+    { job: "gateway", address: `127.0.0.1:${s.gatewayAdminPort}` },
     ...s.live().map((i) => ({ job: i.service, address: `127.0.0.1:${i.adminPort}` })),
   ];
 }
@@ -196,7 +196,7 @@ async function scrapedAtLeast(p: PrometheusServer, s: DzugSystem, n: number): Pr
 }
 
 async function gatewayMetrics(s: DzugSystem): Promise<string> {
-  return (await fetch(`${s.url}/metrics`)).text();
+  return (await fetch(`${s.adminUrl}/metrics`)).text();
 }
 
 async function raw(s: DzugSystem, method: "GET" | "POST" | "DELETE", path: string): Promise<number> {

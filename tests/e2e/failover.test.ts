@@ -25,7 +25,7 @@ async function instanceId(inst: ServiceInstance): Promise<string> {
 
 /** Picks of each instance of `service` counted by the gateway. */
 async function picks(s: DzugSystem, service: string): Promise<Map<string, number>> {
-  const text = await (await fetch(`${s.url}/metrics`)).text();
+  const text = await (await fetch(`${s.adminUrl}/metrics`)).text();
   const out = new Map<string, number>();
   const re = /^dzug_balancer_picks_total\{([^}]*)\} (\d+(?:\.\d+)?(?:e[+-]?\d+)?)$/gm;
   for (const m of text.matchAll(re)) {
@@ -149,7 +149,7 @@ test("kill -9 of one user instance during read load: no failed request", async (
   // Until its lease expires (about 3 s) callers still see it; then it is gone from the gateway's set.
   await waitFor(
     async () => {
-      const status = (await (await fetch(`${s.url}/_dzug/status?format=json`)).json()) as unknown;
+      const status = (await (await fetch(`${s.adminUrl}/_dzug/status?format=json`)).json()) as unknown;
       return !JSON.stringify(status).includes(victimId);
     },
     { timeoutMs: 30_000, message: "the killed instance leaves the gateway's set" },

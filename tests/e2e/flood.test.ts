@@ -56,7 +56,7 @@ async function login(username: string, password: string, address: string) {
 
 /** Resident memory (MiB) of the gateway and each user instance, from their /metrics. */
 async function rssMiB(): Promise<number[]> {
-  const urls = [`${sys.url}/metrics`, ...sys.live("user").map((u) => `http://127.0.0.1:${u.adminPort}/metrics`)];
+  const urls = [`${sys.adminUrl}/metrics`, ...sys.live("user").map((u) => `http://127.0.0.1:${u.adminPort}/metrics`)];
   return Promise.all(
     urls.map(async (u) => {
       const text = await (await fetch(u)).text();

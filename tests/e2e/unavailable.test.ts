@@ -46,11 +46,11 @@ test("a frozen instance: the call ends at its deadline with 504", async () => {
 test("no live instance of a service: 503, and /readyz says which", async () => {
   const rel = sys.live("relation")[0] as ServiceInstance;
   assert.equal(await rel.stop("SIGTERM"), 0);
-  await waitFor(async () => (await fetch(`${sys.url}/readyz`)).status === 503, {
+  await waitFor(async () => (await fetch(`${sys.adminUrl}/readyz`)).status === 503, {
     timeoutMs: 15_000,
     message: "gateway not ready",
   });
-  const ready = (await (await fetch(`${sys.url}/readyz`)).json()) as Record<string, unknown>;
+  const ready = (await (await fetch(`${sys.adminUrl}/readyz`)).json()) as Record<string, unknown>;
   assert.match(JSON.stringify(ready), /relation/);
   const r = await call(sys.url, "GET", "/douyin/relation/follow/list/", { token: user.token, user_id: user.user_id });
   assert.equal(r.status, 503, JSON.stringify(r.body));
@@ -61,7 +61,7 @@ test("no live instance of a service: 503, and /readyz says which", async () => {
   assert.equal(login.status, 200);
   // A new instance brings it back.
   await sys.addInstance("relation");
-  await waitFor(async () => (await fetch(`${sys.url}/readyz`)).status === 200, {
+  await waitFor(async () => (await fetch(`${sys.adminUrl}/readyz`)).status === 200, {
     timeoutMs: 15_000,
     message: "gateway ready again",
   });

@@ -60,7 +60,9 @@ after(async () => {
 });
 
 async function userInstances(): Promise<Array<{ id: string; state: string }>> {
-  const view = (await (await fetch(`${sys.url}/_dzug/status`, { headers: { accept: "application/json" } })).json()) as {
+  const view = (await (
+    await fetch(`${sys.adminUrl}/_dzug/status`, { headers: { accept: "application/json" } })
+  ).json()) as {
     services: Array<{ service: string; instances: Array<{ id: string; state: string }> }>;
   };
   return view.services.find((s) => s.service === "user")?.instances ?? [];

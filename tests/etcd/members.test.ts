@@ -140,7 +140,9 @@ describe("etcd members heal under load", () => {
         `# fresh etcd cluster: auth on after ${closedAt - healthyAt} ms, every instance registered again ${Date.now() - closedAt} ms later\n`,
       );
       // Served again: readiness back, then a clean stretch of load.
-      await waitFor(async () => (await fetch(`${system.url}/readyz`)).status === 200, { message: "gateway ready" });
+      await waitFor(async () => (await fetch(`${system.adminUrl}/readyz`)).status === 200, {
+        message: "gateway ready",
+      });
     } finally {
       const r = await l.stop();
       // While the fresh cluster is empty the gateway's watch sees no instance: those requests fail (503).

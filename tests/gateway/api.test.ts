@@ -556,7 +556,7 @@ describe("error mapping", () => {
     assert.equal(r.headers.get("x-request-id"), "req-abc.123");
     assert.ok(t.world.calls.length > 0);
     for (const c of t.world.calls) assert.equal(c.metadata, "req-abc.123");
-    const gen = await get("/healthz", { headers: { "x-request-id": "bad id with spaces <script>" } });
+    const gen = await get("/openapi.json", { headers: { "x-request-id": "bad id with spaces <script>" } });
     assert.match(gen.headers.get("x-request-id") ?? "", /^[0-9a-f-]{36}$/);
   });
 
@@ -581,7 +581,7 @@ describe("methods and paths", () => {
       ["DELETE", "/douyin/user/login", "POST"],
       ["POST", "/douyin/user/", "GET, HEAD"],
       ["PUT", "/douyin/relation/follow/list", "GET, HEAD"],
-      ["POST", "/readyz", "GET, HEAD"],
+      ["POST", "/openapi.json", "GET, HEAD"],
       ["OPTIONS", "/douyin/relation/action/", "POST"],
     ] as const) {
       const r = await call(t.url + path, { method });
@@ -608,7 +608,7 @@ describe("methods and paths", () => {
   });
 
   test("security headers, no x-powered-by, no caching", async () => {
-    const r = await get("/healthz");
+    const r = await get("/openapi.json");
     assert.equal(r.headers.get("x-powered-by"), null);
     assert.equal(r.headers.get("x-content-type-options"), "nosniff");
     assert.equal(r.headers.get("cache-control"), "no-store");

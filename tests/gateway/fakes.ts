@@ -1,13 +1,15 @@
 // In-process test doubles of OUR user and relation services (the nice-grpc Client interface), and an
-// app harness: createApp with them, listening on a free loopback port. Not of etcd: discovery is a
+// app harness: createApp with them and createAdminApp, each listening on a free loopback port. Not of etcd: discovery is a
 // fake snapshot source here; tests/gateway/server.test.ts runs the real thing against a real etcd.
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import { trace } from "@opentelemetry/api";
+import type { Express } from "express";
 import { Status } from "nice-grpc";
 import { ErrorInfo, RichClientError } from "nice-grpc-error-details";
 import { Registry } from "prom-client";
+import { createAdminApp } from "../../gateway/admin.ts";
 import { createApp, type DiscoveryView, type GatewayDeps, type PoolSnapshot } from "../../gateway/app.ts";
 import { RateLimits, rateLimitSection } from "../../gateway/rate-limit.ts";
 import { UPSTREAM_NAMES } from "../../gateway/upstreams.ts";
@@ -281,7 +283,10 @@ export class FakeDiscovery implements DiscoveryView {
 }
 
 export interface TestApp {
+  /** The API. */
   url: string;
+  /** The admin listener (operations endpoints). */
+  adminUrl: string;
   world: FakeWorld;
   discovery: FakeDiscovery;
   metrics: Registry;
@@ -318,7 +323,6 @@ export async function startTestApp(
     relation: world.relationClient(),
     message: world.messageClient(),
     tokens,
-    discovery,
     logger,
     metrics,
     bodyLimitBytes: opts.bodyLimitBytes ?? 4096,
@@ -330,23 +334,41 @@ export async function startTestApp(
     ...(opts.trustProxy !== undefined ? { trustProxy: opts.trustProxy } : {}),
     ...(shedder ? { shedder } : {}),
   });
-  const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, "127.0.0.1", () => resolve(s));
+  const admin = createAdminApp({
+    discovery,
+    metrics,
+    logger,
+    required: UPSTREAM_NAMES,
+    shuttingDown: () => shutdown.value,
   });
-  const port = (server.address() as AddressInfo).port;
+  const servers = await Promise.all([listenOnLoopback(app), listenOnLoopback(admin)]);
+  const [url, adminUrl] = servers.map((s) => `http://127.0.0.1:${(s.address() as AddressInfo).port}`);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: url!,
+    adminUrl: adminUrl!,
     world,
     discovery,
     metrics,
     logs,
     shutdown,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close: async () => {
+      await Promise.all(
+        servers.map(
+          (server) =>
+            new Promise<void>((resolve) => {
+              server.close(() => resolve());
+              server.closeAllConnections();
+            }),
+        ),
+      );
+    },
   };
+}
+
+function listenOnLoopback(app: Express): Promise<Server> {
+  return new Promise((resolve) => {
+    const s = app.listen(0, "127.0.0.1", () => resolve(s));
+  });
 }
 
 export interface Answer {

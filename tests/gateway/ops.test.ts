@@ -1,4 +1,5 @@
-// Operations endpoints of the gateway: /healthz, /readyz, /metrics, /_dzug/status.
+// Operations endpoints of the gateway: /healthz, /readyz, /metrics, /_dzug/status on the admin
+// listener, none of them on the API port.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { call, instance, startTestApp, type TestApp, tokens } from "./fakes.ts";
@@ -9,14 +10,43 @@ before(async () => {
 });
 after(() => t.close());
 
+const OPS_PATHS = ["/metrics", "/_dzug/status", "/healthz", "/readyz"];
+
+test("the API port answers 404 JSON for every operations path; the admin port serves them and nothing else", async () => {
+  for (const path of OPS_PATHS) {
+    for (const variant of [path, `${path}/`, `${path}?format=json`]) {
+      const api = await call(`${t.url}${variant}`);
+      assert.equal(api.status, 404, `API ${variant}`);
+      assert.equal(api.body.status_code, 40401);
+      assert.doesNotMatch(api.text, /dzug_|instances|alive|ready/, `API ${variant} tells nothing`);
+    }
+    assert.equal((await call(`${t.adminUrl}${path}`)).status, 200, `admin ${path}`);
+    const post = await call(`${t.adminUrl}${path}`, { method: "POST" });
+    assert.equal(post.status, 405, `admin POST ${path}`);
+    assert.equal(post.headers.get("allow"), "GET, HEAD");
+  }
+  for (const path of ["/douyin/user/", "/openapi.json", "/"]) {
+    // fetch, not call(): call() checks answers of API paths against the API's document.
+    const admin = await fetch(`${t.adminUrl}${path}`);
+    assert.equal(admin.status, 404, `admin ${path}`);
+    assert.equal(((await admin.json()) as { status_code: number }).status_code, 40401);
+  }
+  assert.equal((await call(`${t.url}/openapi.json`)).status, 200, "the API port serves its OpenAPI document");
+  assert.doesNotMatch(
+    (await call(`${t.adminUrl}/metrics`)).text,
+    /route="\/(metrics|readyz|healthz|_dzug\/status)"/,
+    "admin requests are not API traffic in the RED metrics",
+  );
+});
+
 test("/healthz answers 200 JSON", async () => {
-  const r = await call(`${t.url}/healthz/`);
+  const r = await call(`${t.adminUrl}/healthz/`);
   assert.equal(r.status, 200);
   assert.equal(r.body.status_code, 0);
 });
 
 test("/readyz: 200 with an instance of every upstream; 503 with reasons otherwise and while shutting down", async () => {
-  const ok = await call(`${t.url}/readyz`);
+  const ok = await call(`${t.adminUrl}/readyz`);
   assert.equal(ok.status, 200, ok.text);
   assert.equal(ok.body.status_code, 0);
 
@@ -24,32 +54,33 @@ test("/readyz: 200 with an instance of every upstream; 503 with reasons otherwis
   assert.ok(user && relation);
   const saved = relation.instances;
   relation.instances = [];
-  let r = await call(`${t.url}/readyz`);
+  let r = await call(`${t.adminUrl}/readyz`);
   assert.equal(r.status, 503);
   assert.notEqual(r.body.status_code, 0);
   assert.match(r.body.status_msg, /relation: no live instance/);
 
   relation.ready = false;
-  r = await call(`${t.url}/readyz`);
+  r = await call(`${t.adminUrl}/readyz`);
   assert.match(r.body.status_msg, /relation: instance list not loaded/);
 
   t.discovery.pools = [user];
-  r = await call(`${t.url}/readyz`);
+  r = await call(`${t.adminUrl}/readyz`);
   assert.equal(r.status, 503);
   assert.match(r.body.status_msg, /relation: not watched/);
 
   // Stale but with known instances: still ready (discovery serves from the last known set), flagged.
   t.discovery.pools = [user, { ...relation, ready: true, stale: true, instances: saved }, ...others];
-  r = await call(`${t.url}/readyz`);
+  r = await call(`${t.adminUrl}/readyz`);
   assert.equal(r.status, 200, r.text);
   assert.deepEqual(r.body.stale, ["relation"]);
 
   t.shutdown.value = true;
   try {
-    r = await call(`${t.url}/readyz`);
+    r = await call(`${t.adminUrl}/readyz`);
     assert.equal(r.status, 503);
     assert.match(r.body.status_msg, /shutting down/);
-    assert.equal(r.headers.get("connection"), "close");
+    const api = await call(`${t.url}/openapi.json`);
+    assert.equal(api.headers.get("connection"), "close", "API connections are not kept alive while stopping");
   } finally {
     t.shutdown.value = false;
   }
@@ -62,7 +93,7 @@ test("/metrics: HTTP RED by route pattern (unknown paths as unmatched), plus the
   await call(`${t.url}/douyin/user?token=${token}`);
   await call(`${t.url}/douyin/user/?token=${token}&user_id=zzz`);
   await call(`${t.url}/no/such/path/12345`);
-  const r = await call(`${t.url}/metrics`);
+  const r = await call(`${t.adminUrl}/metrics`);
   assert.equal(r.status, 200);
   assert.match(r.headers.get("content-type") ?? "", /^text\/plain/);
   const m = r.text;
@@ -98,7 +129,8 @@ test("/_dzug/status: JSON with instances, picks, share and discovery state", asy
     },
   ];
   for (const init of [{}, { headers: { accept: "application/json" } }]) {
-    const url = Object.keys(init).length === 0 ? `${t.url}/_dzug/status?format=json` : `${t.url}/_dzug/status`;
+    const url =
+      Object.keys(init).length === 0 ? `${t.adminUrl}/_dzug/status?format=json` : `${t.adminUrl}/_dzug/status`;
     const r = await call(url, init);
     assert.equal(r.status, 200);
     assert.match(r.headers.get("content-type") ?? "", /^application\/json/);
@@ -146,7 +178,7 @@ test("/_dzug/status: HTML page, self-refreshing, everything escaped", async () =
       ],
     },
   ];
-  const r = await call(`${t.url}/_dzug/status`, { headers: { accept: "text/html,application/xhtml+xml,*/*" } });
+  const r = await call(`${t.adminUrl}/_dzug/status`, { headers: { accept: "text/html,application/xhtml+xml,*/*" } });
   assert.equal(r.status, 200);
   assert.match(r.headers.get("content-type") ?? "", /^text\/html/);
   assert.match(r.text, /<meta http-equiv="refresh" content="\d+">/);

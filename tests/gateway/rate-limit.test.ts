@@ -105,7 +105,7 @@ test("the API-wide per-address limit is off by default and applies to every rout
   const r = await call(`${on.url}/douyin/relation/follow/list/?token=x&user_id=1`);
   assert.equal(r.status, 429);
   assert.equal(r.headers.get("retry-after"), "1");
-  assert.equal((await call(`${on.url}/healthz`)).status, 200, "operations endpoints are not limited");
+  assert.equal((await call(`${on.adminUrl}/healthz`)).status, 200, "operations endpoints are not limited");
 });
 
 test("a service shedding a call (RESOURCE_EXHAUSTED) answers a fast 503 with Retry-After", async () => {

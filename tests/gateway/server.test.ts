@@ -1,7 +1,7 @@
 // The gateway as a real process (`node gateway/main.ts`) against a real etcd, with in-process gRPC
 // stand-ins of the user and relation services registered the real way (platform Registrar). Checks
 // the wiring the app tests cannot: discovery -> balanced clients -> ErrorInfo reasons -> HTTP,
-// readiness following etcd, the status page's picks, and the graceful stop (in-flight request
+// readiness following etcd, the status page's picks on the admin port, and the graceful stop (in-flight request
 // finishes, exit 0).
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -35,6 +35,7 @@ let grpc: Server;
 let grpcPort: number;
 let gateway: ProcessHandle;
 let url: string;
+let adminUrl: string;
 let logDir: string;
 const registrars: Registrar[] = [];
 let releaseSlow: (() => void) | undefined;
@@ -116,7 +117,9 @@ before(async () => {
   grpcPort = await grpc.listen("127.0.0.1:0");
 
   const port = await freePort();
+  const adminPort = await freePort();
   url = `http://127.0.0.1:${port}`;
+  adminUrl = `http://127.0.0.1:${adminPort}`;
   logDir = mkdtempSync(join(tmpdir(), "dzug-gw-"));
   gateway = new ProcessHandle(
     "gateway",
@@ -126,6 +129,7 @@ before(async () => {
       DZUG_DISCOVERY_PREFIX: PREFIX,
       DZUG_HTTP_HOST: "127.0.0.1",
       DZUG_HTTP_PORT: String(port),
+      DZUG_ADMIN_PORT: String(adminPort),
       DZUG_AUTH_JWT_SECRET: TEST_JWT_SECRET,
       DZUG_SERVICES_USER_STRATEGY: "round-robin",
       DZUG_SHUTDOWN_PROPAGATION_DELAY_MS: "500",
@@ -137,7 +141,7 @@ before(async () => {
   await waitFor(
     async () => {
       if (!gateway.running) throw new Error(`gateway exited:\n${gateway.logs()}`);
-      return (await fetch(`${url}/healthz`)).ok;
+      return (await fetch(`${adminUrl}/healthz`)).ok;
     },
     { timeoutMs: 20_000, message: "gateway listening" },
   );
@@ -155,6 +159,12 @@ after(async () => {
 
 async function api(path: string, init: RequestInit = {}) {
   const res = await fetch(url + path, init);
+  return { status: res.status, body: (await res.json()) as any };
+}
+
+/** The admin listener: /readyz, /_dzug/status, /metrics. */
+async function admin(path: string) {
+  const res = await fetch(adminUrl + path);
   return { status: res.status, body: (await res.json()) as any };
 }
 
@@ -183,7 +193,7 @@ test("without service instances: /readyz 503 naming them, API calls 503 JSON", a
   // Before the first list from etcd the reason says so; after it, that nothing is registered.
   const ready = await waitFor(
     async () => {
-      const r = await api("/readyz");
+      const r = await admin("/readyz");
       assert.equal(r.status, 503);
       return /user: no live instance/.test(r.body.status_msg) ? r : undefined;
     },
@@ -200,7 +210,8 @@ test("without service instances: /readyz 503 naming them, API calls 503 JSON", a
 test("with instances registered in etcd: ready, calls balanced to them, reasons mapped", async () => {
   await register("user");
   await waitFor(
-    async () => (await api("/readyz")).status === 503 && (await api("/readyz")).body.status_msg.includes("relation"),
+    async () =>
+      (await admin("/readyz")).status === 503 && (await admin("/readyz")).body.status_msg.includes("relation"),
     {
       timeoutMs: 10_000,
       message: "only relation missing",
@@ -208,7 +219,7 @@ test("with instances registered in etcd: ready, calls balanced to them, reasons 
   );
   await register("relation");
   await register("message");
-  await waitFor(async () => (await api("/readyz")).status === 200, { timeoutMs: 10_000, message: "gateway ready" });
+  await waitFor(async () => (await admin("/readyz")).status === 200, { timeoutMs: 10_000, message: "gateway ready" });
 
   const reg = await api("/douyin/user/register/", {
     method: "POST",
@@ -240,7 +251,7 @@ test("with instances registered in etcd: ready, calls balanced to them, reasons 
   assert.equal(unfollow.status, 200);
   assert.match(unfollow.body.status_msg, /not following/);
 
-  const status = await api("/_dzug/status?format=json");
+  const status = await admin("/_dzug/status?format=json");
   const user = status.body.services.find((s: { service: string }) => s.service === "user");
   assert.equal(user.strategy, "round-robin", "per-service strategy override");
   assert.equal(user.discovery, "fresh");
@@ -249,9 +260,12 @@ test("with instances registered in etcd: ready, calls balanced to them, reasons 
   assert.ok(user.instances[0].picks >= 4);
   assert.equal(user.instances[0].share, 100);
 
-  const metrics = await (await fetch(`${url}/metrics`)).text();
+  const metrics = await (await fetch(`${adminUrl}/metrics`)).text();
   assert.match(metrics, /dzug_balancer_picks_total\{service="user",instance="user-test-1",strategy="round-robin"/);
   assert.match(metrics, /dzug_http_requests_total\{route="\/douyin\/user\/register\/",method="POST",status="200"/);
+  for (const path of ["/metrics", "/_dzug/status", "/healthz", "/readyz"]) {
+    assert.equal((await api(path)).status, 404, `the API port does not serve ${path}`);
+  }
 });
 
 test("requests Node's HTTP parser rejects are answered in JSON too", async () => {
@@ -275,7 +289,7 @@ test("SIGTERM: readiness off, the in-flight request completes, then exit 0", asy
   const slow = api(`/douyin/user/?token=${token}&user_id=99`);
   await waitFor(() => releaseSlow !== undefined, { timeoutMs: 5_000, message: "slow call reached the service" });
   gateway.child.kill("SIGTERM");
-  await waitFor(async () => (await api("/readyz")).status === 503, { timeoutMs: 5_000, message: "readiness off" });
+  await waitFor(async () => (await admin("/readyz")).status === 503, { timeoutMs: 5_000, message: "readiness off" });
   releaseSlow?.();
   const r = await slow;
   assert.equal(r.status, 200);
@@ -285,6 +299,7 @@ test("SIGTERM: readiness off, the in-flight request completes, then exit 0", asy
     new Promise((resolve) => setTimeout(() => resolve("timeout"), 10_000).unref()),
   ]);
   assert.equal(code, 0, gateway.logs());
-  await assert.rejects(fetch(`${url}/healthz`));
+  await assert.rejects(fetch(`${url}/openapi.json`));
+  await assert.rejects(fetch(`${adminUrl}/healthz`));
   assert.match(gateway.logs(), /"msg":"stopped"/);
 });

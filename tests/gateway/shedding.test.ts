@@ -39,13 +39,16 @@ test("gateway: past overload.maxInFlight an API request gets 503 + Retry-After a
     assert.equal(shed.status, 503);
     assert.equal(shed.body.status_code, 50302);
     assert.equal(shed.headers.get("retry-after"), "1");
-    assert.equal((await call(`${t.url}/healthz`)).status, 200, "ops endpoints are never shed");
+    assert.equal((await call(`${t.adminUrl}/healthz`)).status, 200, "ops endpoints are never shed");
     release.open();
     assert.equal((await held).status, 200);
     t.world.beforeLogin = undefined;
     const again = await call(`${t.url}/douyin/user/login/?username=alice&password=secret123`, { method: "POST" });
     assert.equal(again.body.status_code, 0, "recovers once the work in flight ended");
-    assert.match(await (await fetch(`${t.url}/metrics`)).text(), /dzug_load_shed_total\{reason="in_flight"[^}]*\} 1/);
+    assert.match(
+      await (await fetch(`${t.adminUrl}/metrics`)).text(),
+      /dzug_load_shed_total\{reason="in_flight"[^}]*\} 1/,
+    );
   } finally {
     await t.close();
   }

@@ -135,6 +135,7 @@ export class DzugSystem {
   readonly instances: ServiceInstance[] = [];
   gateway: ProcessHandle | undefined;
   gatewayPort = 0;
+  gatewayAdminPort = 0;
   #seq = 0;
 
   private constructor(etcd: EtcdProcess | undefined, dir: string, opts: SystemOptions) {
@@ -164,8 +165,14 @@ export class DzugSystem {
     return system;
   }
 
+  /** The gateway's API. */
   get url(): string {
     return `http://127.0.0.1:${this.gatewayPort}`;
+  }
+
+  /** The gateway's admin listener: /metrics, /healthz, /readyz, /_dzug/status. */
+  get adminUrl(): string {
+    return `http://127.0.0.1:${this.gatewayAdminPort}`;
   }
 
   /** The system's own etcd (not there when the caller passed one). */
@@ -212,6 +219,7 @@ export class DzugSystem {
 
   async startGateway(extraEnv: Record<string, string> = {}): Promise<void> {
     this.gatewayPort = await freePort();
+    this.gatewayAdminPort = await freePort();
     const gw = new ProcessHandle(
       `gateway-${++this.#seq}`,
       "gateway/main.ts",
@@ -219,6 +227,7 @@ export class DzugSystem {
         ...this.commonEnv(),
         DZUG_HTTP_HOST: "127.0.0.1",
         DZUG_HTTP_PORT: String(this.gatewayPort),
+        DZUG_ADMIN_PORT: String(this.gatewayAdminPort),
         DZUG_AUTH_JWT_SECRET: TEST_JWT_SECRET,
         ...(this.rateLimits === "generous" ? GENEROUS_RATE_LIMITS : {}),
         ...extraEnv,
@@ -229,7 +238,7 @@ export class DzugSystem {
     await waitFor(
       async () => {
         if (!gw.running) throw new Error(`gateway exited:\n${gw.logs()}`);
-        return (await fetch(`${this.url}/readyz`)).status === 200;
+        return (await fetch(`${this.adminUrl}/readyz`)).status === 200;
       },
       { timeoutMs: 30_000, message: "gateway ready" },
     );

@@ -175,6 +175,7 @@ describe("container image", { skip }, () => {
       return { name, admin };
     };
     const httpPort = await freePort();
+    const gatewayAdmin = await freePort();
     gatewayUrl = `http://127.0.0.1:${httpPort}`;
 
     await withLogs(async () => {
@@ -186,6 +187,7 @@ describe("container image", { skip }, () => {
           ...common,
           DZUG_HTTP_HOST: "127.0.0.1",
           DZUG_HTTP_PORT: String(httpPort),
+          DZUG_ADMIN_PORT: String(gatewayAdmin),
           DZUG_AUTH_JWT_SECRET: JWT_SECRET,
         }),
       };
@@ -206,7 +208,7 @@ describe("container image", { skip }, () => {
       };
       await Promise.all([
         ...admins.map(({ name, admin }) => ready(`http://127.0.0.1:${admin}/readyz`, running[name])),
-        ready(`${gatewayUrl}/readyz`, running.gateway),
+        ready(`http://127.0.0.1:${gatewayAdmin}/readyz`, running.gateway),
       ]);
 
       const api = async (method: "GET" | "POST", path: string, params: Record<string, string | number>) => {

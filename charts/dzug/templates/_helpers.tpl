@@ -245,8 +245,9 @@ always finishes before SIGKILL. Call with (list $ preStopSeconds propagationDela
   value: {{ .Values.config.rateLimit.maxTrackedKeys | quote }}
 {{- end -}}
 
-{{/* The gateway's metrics port name (its admin listener). */}}
-{{- define "dzug.gateway.metricsPortName" -}}http{{- end -}}
+{{/* The admin listener of every dzug process (config admin.port; the gateway's too): /metrics, /healthz, /readyz
+and the gateway's /_dzug/status, as container and Service port "metrics". */}}
+{{- define "dzug.adminPort" -}}9464{{- end -}}
 
 {{/* What the Ingress/HTTPRoute route to the gateway: the douyin API and its OpenAPI document, nothing else. */}}
 {{- define "dzug.apiPaths" -}}

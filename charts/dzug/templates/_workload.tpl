@@ -11,7 +11,7 @@ Call with (dict "ctx" $ "component" <a name of dzug.grpcServices or "gateway">).
 {{- $preStop := 0 -}}
 {{- $propagationMs := 500 -}}{{- /* the services' config default: their callers watch etcd */ -}}
 {{- if $isGateway }}{{ $preStop = int $v.preStopSleepSeconds }}{{ $propagationMs = int $v.propagationDelayMs }}{{ end -}}
-{{- $metricsPort := ternary 8080 9464 $isGateway -}}
+{{- $adminPort := include "dzug.adminPort" $ctx | int -}}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -42,7 +42,7 @@ spec:
       annotations:
         {{- if $ctx.Values.metrics.podAnnotations }}
         prometheus.io/scrape: "true"
-        prometheus.io/port: {{ $metricsPort | quote }}
+        prometheus.io/port: {{ $adminPort | quote }}
         prometheus.io/path: /metrics
         {{- end }}
         {{- with $v.podAnnotations }}
@@ -74,6 +74,8 @@ spec:
           env:
             {{- include "dzug.env.common" $ctx | nindent 12 }}
             {{- include "dzug.env.etcdAccess" (dict "ctx" $ctx "account" $c) | nindent 12 }}
+            - name: DZUG_ADMIN_PORT
+              value: {{ $adminPort | quote }}
             {{- if $isGateway }}
             - name: DZUG_HTTP_PORT
               value: "8080"
@@ -86,8 +88,6 @@ spec:
               value: "0.0.0.0"
             - name: DZUG_GRPC_PORT
               value: "50051"
-            - name: DZUG_ADMIN_PORT
-              value: "9464"
             - name: DZUG_DISCOVERY_ADVERTISE_HOST
               valueFrom:
                 fieldRef:
@@ -138,22 +138,23 @@ spec:
             - name: grpc
               containerPort: 50051
               protocol: TCP
-            - name: metrics
-              containerPort: 9464
-              protocol: TCP
             {{- end }}
+            - name: metrics
+              containerPort: {{ $adminPort }}
+              protocol: TCP
           {{- if $isGateway }}
+          # The admin listener: the API port ("http") serves the API only.
           startupProbe:
-            httpGet: {path: /healthz, port: http}
+            httpGet: {path: /healthz, port: metrics}
             periodSeconds: 2
             failureThreshold: 30
           livenessProbe:
-            httpGet: {path: /healthz, port: http}
+            httpGet: {path: /healthz, port: metrics}
             periodSeconds: 10
             timeoutSeconds: 2
             failureThreshold: 3
           readinessProbe:
-            httpGet: {path: /readyz, port: http}
+            httpGet: {path: /readyz, port: metrics}
             periodSeconds: 5
             timeoutSeconds: 2
             failureThreshold: 2
@@ -248,11 +249,11 @@ spec:
       targetPort: grpc
       protocol: TCP
       appProtocol: grpc
+    {{- end }}
     - name: metrics
-      port: 9464
+      port: {{ $adminPort }}
       targetPort: metrics
       protocol: TCP
-    {{- end }}
 {{- if $v.pdb.enabled }}
 ---
 apiVersion: policy/v1
