@@ -100,7 +100,8 @@ describe("etcd members heal under load", () => {
       await Promise.all([0, 1, 2].map((i) => cluster.startMember(i)));
       await cluster.waitHealthy();
       const healthyAt = Date.now();
-      // The fresh cluster is open until the auth keeper (a container of every etcd pod) closes it again.
+      // The fresh cluster is open until the auth keeper (a container of every etcd pod) closes it again:
+      // root, roles and one user per account (a bcrypt hash each in etcd), seconds on a loaded machine.
       const anon = new Etcd3({ hosts: cluster.endpoints, dialTimeout: 1000 });
       try {
         await waitFor(
@@ -113,7 +114,7 @@ describe("etcd members heal under load", () => {
                 () => false,
                 (err: Error) => /user name is empty|permission denied|invalid auth/i.test(err.message),
               ),
-          { timeoutMs: 10_000, intervalMs: 100, message: "auth back on" },
+          { timeoutMs: 30_000, intervalMs: 100, message: "auth back on" },
         );
       } finally {
         anon.close();
