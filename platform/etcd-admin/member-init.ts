@@ -6,6 +6,7 @@ import { dirname, join } from "node:path";
 import type { Etcd3 } from "etcd3";
 import { stringify } from "yaml";
 import type { EtcdConfig } from "../config-schema.ts";
+import { createEtcdClient, etcdClientOptions } from "../discovery/etcd-options.ts";
 import type { Logger } from "../logger.ts";
 import { adminClient } from "./admin-client.ts";
 import { type ClusterMember, initialCluster, planStart, type SeedMember, type StartPlan } from "./member-plan.ts";
@@ -38,25 +39,47 @@ function toMembers(list: { ID: string; name: string; peerURLs: string[]; clientU
   return list.map((m) => ({ id: m.ID, name: m.name, peerURLs: m.peerURLs, clientURLs: m.clientURLs }));
 }
 
-/** A member with a leader among `endpoints`; undefined when none answers with one. */
+/** The leader a member reports ("0": none yet), undefined when it does not answer. Status needs neither
+ * credentials nor consensus, so even a busy or leaderless member answers it at once. */
+async function leaderSeenBy(etcd: EtcdConfig, endpoint: string): Promise<string | undefined> {
+  const plain = createEtcdClient(
+    etcdClientOptions([endpoint], etcd.dialTimeoutMs, { ...etcd, username: "", password: "" }),
+  );
+  try {
+    return (await plain.maintenance.status({ deadline: Date.now() + etcd.dialTimeoutMs })).leader;
+  } catch {
+    return undefined;
+  } finally {
+    plain.close();
+  }
+}
+
+/**
+ * A member with a leader among `endpoints`, reached as root; undefined when none answers with one.
+ * Once a member reports a leader, failing to administer through it (root's login is a raft round trip
+ * plus bcrypt: slow on a busy machine) is an error to retry, never "no cluster": a member whose volume
+ * was lost would bootstrap a new cluster and crash-loop on "member already bootstrapped", and init
+ * containers do not run again when their pod's containers restart.
+ */
 async function reachCluster(etcd: EtcdConfig, endpoints: string[]): Promise<{ reached?: Reached; answered: boolean }> {
   let answered = false;
+  let adminError: unknown;
   for (const endpoint of endpoints) {
+    const leader = await leaderSeenBy(etcd, endpoint);
+    if (leader === undefined) continue;
+    answered = true;
+    if (leader === "0") continue;
     let admin: Awaited<ReturnType<typeof adminClient>> | undefined;
     try {
       admin = await adminClient(etcd, [endpoint]);
-      answered = true;
-      const status = await admin.client.maintenance.status({ deadline: Date.now() + etcd.dialTimeoutMs });
-      if (status.leader === "0") {
-        admin.client.close();
-        continue;
-      }
       const list = await admin.client.cluster.memberList({}, { deadline: Date.now() + etcd.dialTimeoutMs });
       return { reached: { client: admin.client, members: toMembers(list.members) }, answered };
-    } catch {
+    } catch (err) {
       admin?.client.close();
+      adminError = err;
     }
   }
+  if (adminError) throw new Error(`a member reports a leader but cannot be administered: ${String(adminError)}`);
   return { answered };
 }
 

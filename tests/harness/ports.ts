@@ -27,12 +27,12 @@ const range = quietRange();
 /** Ports this process already handed out: never twice, even before the first is bound. */
 const given = new Set<number>();
 
-function bindable(port: number): Promise<boolean> {
+function bindable(port: number, host = "127.0.0.1"): Promise<boolean> {
   return new Promise((resolve) => {
     const srv = createServer();
     srv.unref();
     srv.once("error", () => resolve(false));
-    srv.listen({ port, host: "127.0.0.1", exclusive: true }, () => srv.close(() => resolve(true)));
+    srv.listen({ port, host, exclusive: true }, () => srv.close(() => resolve(true)));
   });
 }
 
@@ -46,4 +46,19 @@ export async function freePort(): Promise<number> {
     }
   }
   throw new Error(`no free port in ${range.low}-${range.high} after 200 tries`);
+}
+
+/**
+ * `count` loopback addresses (127.A.B.1 .. 127.A.B.count, a random block) on each of which every one of
+ * `ports` is free: for processes that listen on fixed ports side by side, as pods do (each has its own
+ * IP; e.g. the chart's etcd members all use 2379/2380/2381). Linux routes all of 127.0.0.0/8 to lo.
+ */
+export async function loopbackAddresses(count: number, ports: number[]): Promise<string[]> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const block = `127.${16 + Math.floor(Math.random() * 224)}.${Math.floor(Math.random() * 256)}`;
+    const ips = Array.from({ length: count }, (_, i) => `${block}.${i + 1}`);
+    const checks = await Promise.all(ips.flatMap((ip) => ports.map((p) => bindable(p, ip))));
+    if (checks.every(Boolean)) return ips;
+  }
+  throw new Error(`ports ${ports.join(", ")} are taken on every loopback block tried (something listens on 0.0.0.0?)`);
 }
