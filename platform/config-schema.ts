@@ -4,6 +4,7 @@ import { z } from "zod";
 import { jwtSecretProblem, MAX_TOKEN_TTL_SECONDS } from "./auth.ts";
 import { BALANCER_DEFAULTS, strategyNames } from "./discovery/balancer.ts";
 import { EJECTION_DEFAULTS } from "./discovery/outlier.ts";
+import { DEFAULT_TRANSPORT, transportNames } from "./discovery/transport.ts";
 import { overloadSection } from "./overload.ts";
 
 const port = z.number().int().min(0).max(65535);
@@ -61,6 +62,8 @@ export const discoverySection = z
     advertiseHost: z.string().min(1).default(firstExternalIPv4),
     weight: z.number().int().min(1).max(10_000).default(100),
     zone: z.string().default(""),
+    /** Callers: how balanced calls reach instances with tracing off (platform/discovery/transport.ts). */
+    transport: z.enum(transportNames).default(DEFAULT_TRANSPORT),
   })
   .prefault({});
 

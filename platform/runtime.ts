@@ -50,6 +50,11 @@ export function startRuntime(opts: {
   const metrics = createMetricsRegistry({ service: name, instance: instanceId });
   const etcd = createEtcdClient(etcdClientOptions(config.etcd.endpoints, config.etcd.dialTimeoutMs, config.etcd));
   const { ejection, ...balancerDefaults } = config.balancer;
+  // The http2 transport is the flat path's; with tracing on, calls go through nice-grpc and grpc-js.
+  const transport = tracing.enabled ? "grpc-js" : config.discovery.transport;
+  if (transport !== config.discovery.transport) {
+    logger.info("discovery.transport http2 applies with tracing off; calls go through grpc-js while tracing is on");
+  }
   const discovery = new Discovery({
     etcd,
     prefix: config.discovery.prefix,
@@ -59,6 +64,7 @@ export function startRuntime(opts: {
     // and decodes error details itself (platform/discovery/unary-call.ts).
     defaults: { ...balancerDefaults, middleware: tracing.enabled ? defaultClientMiddleware(true) : undefined },
     ejection,
+    transport,
   });
   const attempt = async (what: string, fn: () => unknown) => {
     try {

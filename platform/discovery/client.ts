@@ -2,8 +2,10 @@
 // pool, calls it with a deadline, and retries on another instance when that is safe.
 //
 // Retry rules (UNAVAILABLE only; every other status is the server's answer and is returned as is):
-// - The call never reached a server: always retried. grpc-js strips its internal "progress" from
-//   the status, so we tell from the details it sets on those paths (see NOT_SENT_DETAILS):
+// - The call never reached a server: always retried. The http2 transport knows it and marks the error
+//   (not-sent.ts: no connection, REFUSED_STREAM, a stream past a GOAWAY's last one). grpc-js strips
+//   its internal "progress" from the status, so we tell from the details it sets on those paths (see
+//   NOT_SENT_DETAILS):
 //   "No connection established" (pick failed: channel in TRANSIENT_FAILURE, e.g. ECONNREFUSED),
 //   "Stream refused by server" (HTTP/2 REFUSED_STREAM, e.g. GOAWAY during a server's shutdown),
 //   "Channel closed before call started".
@@ -11,7 +13,6 @@
 //   method's idempotencyLevel is NO_SIDE_EFFECTS or IDEMPOTENT.
 // A retry goes to an instance not tried yet for this call; when none is left, the last error is thrown.
 import { createRequire } from "node:module";
-import type { Client as GrpcClient } from "@grpc/grpc-js";
 import {
   type CallOptions,
   type Client,
@@ -25,9 +26,11 @@ import {
 import type { Logger } from "pino";
 import { currentDeadline, runWithDeadline } from "../deadline.ts";
 import { type Balancer, createBalancer, type StrategyName } from "./balancer.ts";
+import { h2UnaryCall } from "./h2-call.ts";
 import type { DiscoveryMetrics } from "./metrics.ts";
+import { markedNotSent } from "./not-sent.ts";
 import type { InstancePool, PoolEntry } from "./pool.ts";
-import { rawClient, unaryCall } from "./unary-call.ts";
+import { rawClient, type UnaryCallOptions, type UnaryMethod, unaryCall } from "./unary-call.ts";
 
 export interface ClientOptions {
   strategy?: StrategyName;
@@ -79,7 +82,8 @@ const BUSINESS_CODES: ReadonlySet<Status> = new Set([
 
 /** True when an error says the call never reached a server, so any method may be retried. */
 export function failedBeforeServer(err: ClientError): boolean {
-  return err.code === Status.UNAVAILABLE && NOT_SENT_DETAILS.some((d) => err.details.includes(d));
+  if (err.code !== Status.UNAVAILABLE) return false;
+  return markedNotSent(err) || NOT_SENT_DETAILS.some((d) => err.details.includes(d));
 }
 
 export function isRetryable(err: unknown, idempotent: boolean): boolean {
@@ -116,20 +120,29 @@ export function createBalancedClient<Def extends CompatServiceDefinition>(
   const balancer: Balancer = createBalancer(opts.strategy);
   const factory = opts.middleware ? createClientFactory().use(opts.middleware) : createClientFactory();
   const { service, pool, metrics: m, logger } = ctx;
-  // Without extra middleware (tracing off) calls take the flat path (unary-call.ts): request id and
-  // error details done there, no nice-grpc middleware generators per RPC.
+  // Without extra middleware (tracing off) calls take the flat path: request id and error details done
+  // there, no nice-grpc middleware generators per RPC; over grpc-js (unary-call.ts) or, when the pool
+  // keeps an HTTP/2 session per instance (discovery.transport http2), over node:http2 (h2-call.ts).
   const flat = opts.middleware === undefined;
-  /** Per instance: its client (durations are observed through entry.series, instance-series.ts). */
+  type FlatCall = (method: UnaryMethod, request: unknown, options: UnaryCallOptions) => Promise<unknown>;
+  /** Per instance: its clients (durations are observed through entry.series, instance-series.ts). */
   interface PerInstance {
     client: Record<string, (...args: unknown[]) => unknown>;
-    raw: GrpcClient | undefined;
+    flat: FlatCall | undefined;
   }
+  const flatCall = (e: PoolEntry): FlatCall | undefined => {
+    if (!flat) return undefined;
+    const session = e.session;
+    if (session) return (m, r, o) => h2UnaryCall(session, m, r, o);
+    const raw = rawClient(e.channel);
+    return (m, r, o) => unaryCall(raw, m, r, o);
+  };
   const perInstance = new WeakMap<PoolEntry, PerInstance>();
   const stateOf = (e: PoolEntry): PerInstance => {
     let c = perInstance.get(e);
     if (!c) {
       const client = factory.create(definition, e.channel) as unknown as PerInstance["client"];
-      c = { client, raw: flat ? rawClient(e.channel) : undefined };
+      c = { client, flat: flatCall(e) };
       perInstance.set(e, c);
     }
     return c;
@@ -177,11 +190,11 @@ export function createBalancedClient<Def extends CompatServiceDefinition>(
         let code = "OK";
         pool.acquire(entry);
         try {
-          // grpc-js sends the deadline as grpc-timeout: the flat path passes it to the call; nice-grpc
-          // calls get it from the pool's deadline channels (platform/deadline.ts).
-          const raw = stateOf(entry).raw;
-          if (raw && !rest.onHeader && !rest.onTrailer)
-            return await unaryCall(raw, method, request, {
+          // The deadline goes as grpc-timeout: the flat path passes it to the call; nice-grpc calls get
+          // it from the pool's deadline channels (platform/deadline.ts).
+          const flatPath = stateOf(entry).flat;
+          if (flatPath && !rest.onHeader && !rest.onTrailer)
+            return await flatPath(method, request, {
               metadata: rest.metadata,
               signal: ctl.signal,
               deadline: endBy,

@@ -10,8 +10,9 @@ import { BALANCER_DEFAULTS, type StrategyName } from "./balancer.ts";
 import { type ClientOptions, createBalancedClient, type DeadlineCallOptions } from "./client.ts";
 import { type DiscoveryMetrics, discoveryMetrics } from "./metrics.ts";
 import { EJECTION_DEFAULTS, type EjectionOptions } from "./outlier.ts";
-import { channelStateName, InstancePool } from "./pool.ts";
+import { entryStateName, InstancePool } from "./pool.ts";
 import type { InstanceRecord } from "./record.ts";
+import type { TransportName } from "./transport.ts";
 import { ServiceWatcher } from "./watcher.ts";
 
 export interface PoolSnapshot {
@@ -19,7 +20,7 @@ export interface PoolSnapshot {
   stale: boolean;
   ready: boolean;
   strategy: StrategyName;
-  /** `state`: the channel's connectivity state, or EJECTED (outlier.ts). */
+  /** `state`: the connectivity state of the channel (or http2 session) calls take, or EJECTED (outlier.ts). */
   instances: Array<{ record: InstanceRecord; picks: number; state: string }>;
 }
 
@@ -32,6 +33,8 @@ export interface DiscoveryOptions {
   /** Outlier ejection of every pool (outlier.ts; EJECTION_DEFAULTS when absent). */
   ejection?: EjectionOptions;
   channelOptions?: ChannelOptions;
+  /** How flat-path calls reach instances (pool.ts, transportNames); grpc-js when absent. */
+  transport?: TransportName;
 }
 
 export class Discovery {
@@ -74,6 +77,7 @@ export class Discovery {
         logger: this.opts.logger,
         metrics: this.m,
         channelOptions: this.opts.channelOptions,
+        transport: this.opts.transport,
         ejection: this.opts.ejection ?? EJECTION_DEFAULTS,
       });
       this.pools.set(service, p);
@@ -126,7 +130,7 @@ export class Discovery {
               record: e.record,
               picks: e.picks,
               // EJECTED: out of this process's rotation after consecutive failures, until a probe succeeds.
-              state: e.ejected ? "EJECTED" : channelStateName(e.channel),
+              state: e.ejected ? "EJECTED" : entryStateName(e),
             }))
           : w.instances().map((record) => ({ record, picks: 0, state: "NO_CHANNEL" })),
       });

@@ -12,7 +12,7 @@ export {
 export { Discovery, type DiscoveryOptions, type PoolSnapshot } from "./discovery.ts";
 export { createEtcdClient, etcdClientOptions, watchBackoff } from "./etcd-options.ts";
 export { type DiscoveryMetrics, discoveryMetrics } from "./metrics.ts";
-export { channelStateName, defaultChannelOptions, InstancePool, type PoolEntry } from "./pool.ts";
+export { defaultChannelOptions, entryStateName, InstancePool, type PoolEntry } from "./pool.ts";
 export {
   decodeRecord,
   encodeRecord,
@@ -23,4 +23,5 @@ export {
   serviceDir,
 } from "./record.ts";
 export { Registrar, type RegistrarOptions } from "./registrar.ts";
+export { DEFAULT_TRANSPORT, type TransportName, transportNames } from "./transport.ts";
 export { ServiceWatcher, type ServiceWatcherEvents, type ServiceWatcherOptions } from "./watcher.ts";

@@ -1,4 +1,5 @@
-// InstancePool: one long-lived gRPC channel per live instance of one service.
+// InstancePool: one long-lived gRPC channel per live instance of one service (and, with the http2
+// transport, one HTTP/2 session beside it for the flat path: h2-session.ts).
 // Channels open when an instance appears and close when it leaves, but never under an in-flight
 // call: a leaving instance's channel is closed when its last call ends.
 import { type Channel, type ChannelOptions, connectivityState } from "@grpc/grpc-js";
@@ -6,15 +7,23 @@ import { createChannel, type Status } from "nice-grpc";
 import type { Logger } from "pino";
 import { deadlineChannel } from "../deadline.ts";
 import type { Balancer, Candidate, Picker } from "./balancer.ts";
+import { H2Session, type H2SessionOptions, h2SessionOptions } from "./h2-session.ts";
 import { InstanceSeries } from "./instance-series.ts";
 import type { DiscoveryMetrics } from "./metrics.ts";
 import { EJECTION_DEFAULTS, type EjectionOptions, OutlierDetector } from "./outlier.ts";
 import type { InstanceRecord } from "./record.ts";
+import type { TransportName } from "./transport.ts";
 import type { ServiceWatcher } from "./watcher.ts";
 
 export interface PoolEntry {
   record: InstanceRecord;
+  /**
+   * grpc-js channel: every call with the grpc-js transport, calls through nice-grpc middleware (tracing)
+   * and health probes with either transport. Lazy: it connects on its first call.
+   */
   readonly channel: Channel;
+  /** The http2 transport's connection to the instance (undefined with the grpc-js transport). */
+  readonly session: H2Session | undefined;
   inflight: number;
   picks: number;
   removed: boolean;
@@ -44,11 +53,15 @@ export const defaultChannelOptions: ChannelOptions = {
  * TRANSIENT_FAILURE (e.g. killed but still registered).
  */
 function failing(e: PoolEntry): boolean {
-  return e.ejected || e.channel.getConnectivityState(false) === connectivityState.TRANSIENT_FAILURE;
+  if (e.ejected) return true;
+  const state = e.session ? e.session.state : e.channel.getConnectivityState(false);
+  return state === connectivityState.TRANSIENT_FAILURE;
 }
 
-export function channelStateName(channel: Channel): string {
-  return connectivityState[channel.getConnectivityState(false)] ?? "UNKNOWN";
+/** The connectivity state of the connection the entry's calls take (the session's with http2). */
+export function entryStateName(e: PoolEntry): string {
+  const state = e.session ? e.session.state : e.channel.getConnectivityState(false);
+  return connectivityState[state] ?? "UNKNOWN";
 }
 
 export class InstancePool {
@@ -57,6 +70,8 @@ export class InstancePool {
   private readonly log: Logger;
   private readonly m: DiscoveryMetrics;
   private readonly channelOptions: ChannelOptions;
+  /** Set with the http2 transport: each entry gets an H2Session with these options. */
+  private readonly sessionOptions: H2SessionOptions | undefined;
   private entries = new Map<string, PoolEntry>();
   /** Per live instance id: its series (instance-series.ts); an id's series leave with it. */
   private readonly series = new Map<string, InstanceSeries>();
@@ -74,12 +89,14 @@ export class InstancePool {
     metrics: DiscoveryMetrics;
     channelOptions?: ChannelOptions;
     ejection?: EjectionOptions;
+    transport?: TransportName;
   }) {
     this.service = opts.service;
     this.watcher = opts.watcher;
     this.log = opts.logger.child({ component: "pool", service: opts.service });
     this.m = opts.metrics;
     this.channelOptions = { ...defaultChannelOptions, ...opts.channelOptions };
+    this.sessionOptions = opts.transport === "http2" ? h2SessionOptions(this.channelOptions) : undefined;
     this.outliers = new OutlierDetector(opts.ejection ?? EJECTION_DEFAULTS, {
       service: opts.service,
       logger: this.log,
@@ -149,9 +166,11 @@ export class InstancePool {
       if (cur) this.retire(cur);
       // deadlineChannel: calls carry the current deadline as grpc-timeout (platform/deadline.ts).
       const channel = deadlineChannel(createChannel(rec.address, undefined, this.channelOptions));
+      const session = this.sessionOptions && new H2Session(rec.address, this.sessionOptions, this.log);
       this.entries.set(rec.id, {
         record: rec,
         channel,
+        session,
         inflight: 0,
         picks: cur?.picks ?? 0,
         removed: false,
@@ -195,6 +214,7 @@ export class InstancePool {
   }
 
   private closeChannel(e: PoolEntry): void {
+    e.session?.close();
     try {
       e.channel.close();
       this.log.debug({ instance: e.record.id }, "channel closed");

@@ -41,15 +41,17 @@ function toGrpcMetadata(metadata: Metadata | undefined): GrpcMetadata {
   return out;
 }
 
-function abortError(): Error {
+export function abortError(): Error {
   const e = new Error("The operation has been aborted");
   e.name = "AbortError"; // what abort-controller-x's isAbortError checks
   return e;
 }
 
-/** nice-grpc-error-details' own decoding of the status details trailer, run on the error path only. */
-async function richError(err: ClientError, trailer: GrpcMetadata): Promise<unknown> {
-  const details = trailer.get("grpc-status-details-bin")[0];
+/**
+ * nice-grpc-error-details' own decoding of the status details trailer (`details`: its bytes), run on
+ * the error path only: a RichClientError, or `err` when there is nothing to decode.
+ */
+export async function richError(err: ClientError, details: Uint8Array | undefined): Promise<unknown> {
   if (details === undefined) return err;
   const call = {
     method: { path: err.path, requestStream: false, responseStream: false, options: {} },
@@ -70,11 +72,19 @@ async function richError(err: ClientError, trailer: GrpcMetadata): Promise<unkno
   return err;
 }
 
+/** What a flat unary call takes besides the method and request (unaryCall, h2-call.ts). */
+export interface UnaryCallOptions {
+  metadata?: Metadata;
+  signal: AbortSignal;
+  /** Epoch ms, sent as grpc-timeout. */
+  deadline: number;
+}
+
 export function unaryCall(
   client: Client,
   method: UnaryMethod,
   request: unknown,
-  options: { metadata?: Metadata; signal: AbortSignal /** epoch ms, sent as grpc-timeout */; deadline: number },
+  options: UnaryCallOptions,
 ): Promise<unknown> {
   const { signal } = options;
   if (signal.aborted) return Promise.reject(abortError());
@@ -93,8 +103,9 @@ export function unaryCall(
         settled = true;
         if (!err) return resolve(response);
         const ce = new ClientError(method.path, err.code, err.details);
-        if (err.metadata.get("grpc-status-details-bin").length === 0) return reject(ce);
-        richError(ce, err.metadata).then(reject, reject);
+        const details = err.metadata.get("grpc-status-details-bin")[0] as Buffer | undefined;
+        if (details === undefined) return reject(ce);
+        richError(ce, details).then(reject, reject);
       },
     );
     const onAbort = () => {
