@@ -1,12 +1,13 @@
 // Deadlines end to end over real etcd and real gRPC servers: the deadline a caller sets reaches the
 // server as grpc-timeout (minus the time already spent), travels on to the next hop, cannot be forged
-// through metadata, and a server's call is cancelled (its signal aborts) when the deadline passes.
+// through metadata, and a server's call is cancelled (its signal aborts) when the deadline passes;
+// with each transport (discovery.transport: grpc-js, http2).
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { describe, test } from "node:test";
 import { ClientError, createChannel, createClient, createServer, Metadata, Status } from "nice-grpc";
 import { currentDeadline, DEADLINE_METADATA, deadlineServerInterceptor } from "../../platform/deadline.ts";
-import { Discovery, Registrar } from "../../platform/discovery/index.ts";
+import { Discovery, Registrar, type TransportName, transportNames } from "../../platform/discovery/index.ts";
 import { serverCallMiddleware } from "../../platform/server-call.ts";
 import { UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
 import { waitFor } from "../harness/wait.ts";
@@ -33,7 +34,11 @@ async function startServer(id: string, onGetUser: (signal: AbortSignal) => Promi
   return `127.0.0.1:${port}`;
 }
 
-async function discoveryOf(prefix: string, instances: Array<[service: string, address: string]>) {
+async function discoveryOf(
+  prefix: string,
+  transport: TransportName,
+  instances: Array<[service: string, address: string]>,
+) {
   const logger = captureLogger().logger;
   for (const [service, address] of instances) {
     const r = new Registrar({
@@ -47,7 +52,7 @@ async function discoveryOf(prefix: string, instances: Array<[service: string, ad
     cleanups.push(() => r.stop());
     await r.start();
   }
-  const discovery = new Discovery({ etcd: fx.client, prefix, logger, metrics: newRegistry() });
+  const discovery = new Discovery({ etcd: fx.client, prefix, logger, metrics: newRegistry(), transport });
   cleanups.push(() => discovery.close());
   for (const [service] of instances) {
     await discovery.watch(service).start();
@@ -56,76 +61,77 @@ async function discoveryOf(prefix: string, instances: Array<[service: string, ad
   return discovery;
 }
 
-describe("deadlines end to end", () => {
-  test("front → back: each server sees the caller's deadline minus elapsed time; a number is relative", async () => {
-    const prefix = `/t-${randomBytes(3).toString("hex")}`;
-    const seen: Record<string, number | undefined> = {};
-    const backAddress = await startServer("back", async () => {
-      seen.back = currentDeadline();
-    });
-    let discovery: Discovery | undefined;
-    const frontAddress = await startServer("front", async () => {
-      seen.front = currentDeadline();
-      await new Promise((r) => setTimeout(r, 100)); // time spent before the next hop
-      // No deadline given: the call inherits what is left of the one being served.
-      await discovery?.client("back", UserServiceDefinition).getUser({ id: 1 });
-    });
-    discovery = await discoveryOf(prefix, [
-      ["front", frontAddress],
-      ["back", backAddress],
-    ]);
-    const front = discovery.client("front", UserServiceDefinition, { deadlineMs: 30_000 });
-
-    const startedAt = Date.now();
-    await front.getUser({ id: 1 }, { deadline: 2_000 });
-    const expected = startedAt + 2_000;
-    assert.ok(seen.front !== undefined && seen.back !== undefined, "both servers saw a deadline");
-    // grpc-timeout is relative: the server's deadline is its receive time + what was left when sent.
-    assert.ok(Math.abs(seen.front - expected) < 250, `front saw ${seen.front - startedAt} ms, want ~2000`);
-    assert.ok(
-      seen.back <= seen.front + 50,
-      `back (${seen.back - startedAt}) not after front (${seen.front - startedAt})`,
-    );
-    assert.ok(seen.back > seen.front - 500, "back saw the inherited deadline, not a fresh default");
-
-    // A Date deadline is absolute.
-    const at = new Date(Date.now() + 1_500);
-    await front.getUser({ id: 1 }, { deadline: at });
-    assert.ok(Math.abs((seen.front as number) - at.getTime()) < 250, "Date deadline reached the server");
-  });
-
-  test("the deadline cannot be forged through metadata; a call past its deadline is cancelled on the server", async () => {
-    const prefix = `/t-${randomBytes(3).toString("hex")}`;
-    let seen: number | undefined = -1;
-    let cancelled: Promise<boolean> | undefined;
-    const address = await startServer("slow", async (signal) => {
-      seen = currentDeadline();
-      if (seen === undefined) return;
-      cancelled = new Promise((resolve) => {
-        const t = setTimeout(() => resolve(false), 5_000);
-        signal.addEventListener("abort", () => {
-          clearTimeout(t);
-          resolve(true);
-        });
+for (const transport of transportNames)
+  describe(`deadlines end to end (${transport})`, () => {
+    test("front → back: each server sees the caller's deadline minus elapsed time; a number is relative", async () => {
+      const prefix = `/t-${randomBytes(3).toString("hex")}`;
+      const seen: Record<string, number | undefined> = {};
+      const backAddress = await startServer("back", async () => {
+        seen.back = currentDeadline();
       });
-      await cancelled;
-    });
-    // A plain client without a deadline, sending the internal entry itself: the server ignores it.
-    const channel = createChannel(address);
-    cleanups.push(() => channel.close());
-    await createClient(UserServiceDefinition, channel).getUser(
-      { id: 1 },
-      { metadata: Metadata({ [DEADLINE_METADATA]: "1" }) },
-    );
-    assert.equal(seen, undefined);
+      let discovery: Discovery | undefined;
+      const frontAddress = await startServer("front", async () => {
+        seen.front = currentDeadline();
+        await new Promise((r) => setTimeout(r, 100)); // time spent before the next hop
+        // No deadline given: the call inherits what is left of the one being served.
+        await discovery?.client("back", UserServiceDefinition).getUser({ id: 1 });
+      });
+      discovery = await discoveryOf(prefix, transport, [
+        ["front", frontAddress],
+        ["back", backAddress],
+      ]);
+      const front = discovery.client("front", UserServiceDefinition, { deadlineMs: 30_000 });
 
-    const discovery = await discoveryOf(prefix, [["slow", address]]);
-    const slow = discovery.client("slow", UserServiceDefinition);
-    const t0 = performance.now();
-    await assert.rejects(slow.getUser({ id: 1 }, { deadline: 300 }), (err: unknown) => {
-      return err instanceof ClientError && err.code === Status.DEADLINE_EXCEEDED;
+      const startedAt = Date.now();
+      await front.getUser({ id: 1 }, { deadline: 2_000 });
+      const expected = startedAt + 2_000;
+      assert.ok(seen.front !== undefined && seen.back !== undefined, "both servers saw a deadline");
+      // grpc-timeout is relative: the server's deadline is its receive time + what was left when sent.
+      assert.ok(Math.abs(seen.front - expected) < 250, `front saw ${seen.front - startedAt} ms, want ~2000`);
+      assert.ok(
+        seen.back <= seen.front + 50,
+        `back (${seen.back - startedAt}) not after front (${seen.front - startedAt})`,
+      );
+      assert.ok(seen.back > seen.front - 500, "back saw the inherited deadline, not a fresh default");
+
+      // A Date deadline is absolute.
+      const at = new Date(Date.now() + 1_500);
+      await front.getUser({ id: 1 }, { deadline: at });
+      assert.ok(Math.abs((seen.front as number) - at.getTime()) < 250, "Date deadline reached the server");
     });
-    assert.ok(performance.now() - t0 < 2_000, "the caller got DEADLINE_EXCEEDED at its deadline");
-    assert.equal(await cancelled, true, "the server's call signal aborted at the deadline");
+
+    test("the deadline cannot be forged through metadata; a call past its deadline is cancelled on the server", async () => {
+      const prefix = `/t-${randomBytes(3).toString("hex")}`;
+      let seen: number | undefined = -1;
+      let cancelled: Promise<boolean> | undefined;
+      const address = await startServer("slow", async (signal) => {
+        seen = currentDeadline();
+        if (seen === undefined) return;
+        cancelled = new Promise((resolve) => {
+          const t = setTimeout(() => resolve(false), 5_000);
+          signal.addEventListener("abort", () => {
+            clearTimeout(t);
+            resolve(true);
+          });
+        });
+        await cancelled;
+      });
+      // A plain client without a deadline, sending the internal entry itself: the server ignores it.
+      const channel = createChannel(address);
+      cleanups.push(() => channel.close());
+      await createClient(UserServiceDefinition, channel).getUser(
+        { id: 1 },
+        { metadata: Metadata({ [DEADLINE_METADATA]: "1" }) },
+      );
+      assert.equal(seen, undefined);
+
+      const discovery = await discoveryOf(prefix, transport, [["slow", address]]);
+      const slow = discovery.client("slow", UserServiceDefinition);
+      const t0 = performance.now();
+      await assert.rejects(slow.getUser({ id: 1 }, { deadline: 300 }), (err: unknown) => {
+        return err instanceof ClientError && err.code === Status.DEADLINE_EXCEEDED;
+      });
+      assert.ok(performance.now() - t0 < 2_000, "the caller got DEADLINE_EXCEEDED at its deadline");
+      assert.equal(await cancelled, true, "the server's call signal aborted at the deadline");
+    });
   });
-});
