@@ -6,6 +6,7 @@
 // next design), all driven by wrk with the same threads/connections/duration:
 //   dzug-2+2       the gateway as shipped over 2 user + 2 relation instances
 //   dzug-1+1       the same over 1 user + 1 relation instance (its own discovery prefix)
+//   dzug-h2        dzug-1+1 with discovery.transport http2 on the gateway (same 1 + 1 instances)
 //   express-grpc   Express 5 → raw grpc-js, one channel per backend (bench/lib/minimal-gateway.ts)
 //   node-grpc      minimal node:http → raw grpc-js, the same
 //                  (both call two bare grpc-js servers answering from memory: bench/lib/bare-grpc-server.ts)
@@ -136,6 +137,13 @@ try {
   const rows = designTable(designs, results, BASE);
   const rpcRows = perRpcTable(designs, results, ANCHOR);
   const targetList = targets(results, { dzug: BASE, express: ANCHOR, perCall: "per-call" });
+  // The http2 transport's gateway against the same bounds (its backends are dzug-1+1's).
+  if (results.has("dzug-h2"))
+    targetList.push(
+      ...targets(results, { dzug: "dzug-h2", express: ANCHOR, perCall: "per-call" }).filter(
+        (t) => !t.what.includes("service CPU"),
+      ),
+    );
   log("");
   for (const d of designs) log(`  ${d.name.padEnd(13)} ${d.what}`);
   log("");

@@ -6,6 +6,7 @@
 //   grpc-js        @grpc/grpc-js Client.makeUnaryRequest → bare grpc-js server (bench/lib/bare-grpc-server.ts)
 //   nice-grpc      nice-grpc client (no middleware) on a grpc-js channel → the same server
 //   dzug-flat      dzug's balanced client as shipped with tracing off (flat path, platform/discovery/unary-call.ts)
+//   dzug-h2        the same with discovery.transport http2 (platform/discovery/h2-call.ts) → the grpc-js server
 //   dzug-nice      the same client through nice-grpc with the request-id + error-details middleware (the
 //                  path before the flat one; with tracing on it adds OpenTelemetry's middleware)
 //   node-http2     raw node:http2 client with gRPC framing → raw node:http2 server (bench/lib/h2-grpc-server.ts)
@@ -139,10 +140,12 @@ try {
   const nice = createClient(UserServiceDefinition, channel);
   const flat = balancedUserClient(address);
   const viaNice = balancedUserClient(address, defaultClientMiddleware(false));
+  const overH2 = balancedUserClient(address, undefined, "http2");
   const ways: Way[] = [
     { name: "grpc-js", serverPid: () => grpcServer.child.pid, call: grpcCall },
     { name: "nice-grpc", serverPid: () => grpcServer.child.pid, call: () => nice.getUser({ id: PROFILE.id }) },
     { name: "dzug-flat", serverPid: () => grpcServer.child.pid, call: () => flat.client.getUser({ id: PROFILE.id }) },
+    { name: "dzug-h2", serverPid: () => grpcServer.child.pid, call: () => overH2.client.getUser({ id: PROFILE.id }) },
     {
       name: "dzug-nice",
       serverPid: () => grpcServer.child.pid,
@@ -185,6 +188,7 @@ try {
   raw.close();
   flat.close();
   viaNice.close();
+  overH2.close();
   channel.close();
 } finally {
   await procs.stopAll();

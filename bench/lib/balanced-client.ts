@@ -8,10 +8,11 @@ import { Registry } from "prom-client";
 import { createBalancedClient } from "../../platform/discovery/client.ts";
 import { discoveryMetrics } from "../../platform/discovery/metrics.ts";
 import { InstancePool } from "../../platform/discovery/pool.ts";
+import type { TransportName } from "../../platform/discovery/transport.ts";
 import type { ServiceWatcher } from "../../platform/discovery/watcher.ts";
 import { UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
 
-export function balancedUserClient(address: string, middleware?: ClientMiddleware) {
+export function balancedUserClient(address: string, middleware?: ClientMiddleware, transport?: TransportName) {
   const record = {
     id: "user-bench",
     service: "user",
@@ -24,7 +25,7 @@ export function balancedUserClient(address: string, middleware?: ClientMiddlewar
   const watcher = Object.assign(new EventEmitter(), { instances: () => [record] }) as unknown as ServiceWatcher;
   const metrics = discoveryMetrics(new Registry());
   const logger = pino({ level: "warn" });
-  const pool = new InstancePool({ service: "user", watcher, logger, metrics });
+  const pool = new InstancePool({ service: "user", watcher, logger, metrics, transport });
   const client = createBalancedClient(
     { service: "user", pool, metrics, logger, describeEmpty: () => "" },
     UserServiceDefinition,

@@ -142,6 +142,18 @@ export async function startDesigns(
     pids: dzugPids(() => g11.handle, one),
     gatewayEnv: g11.env,
   });
+  if (wanted("dzug-h2")) {
+    const h2env = { DZUG_DISCOVERY_TRANSPORT: "http2" };
+    const g = await startGateway("dzug-h2", undefined, h2env);
+    designs.push({
+      name: "dzug-h2",
+      what: "dzug-1+1 with discovery.transport http2 (node:http2 sessions instead of grpc-js' client)",
+      backends: "1 + 1",
+      url: g.url,
+      pids: dzugPids(() => g.handle, one),
+      gatewayEnv: { ...g.env, ...h2env },
+    });
+  }
   if (o.baseline) {
     const others = [...new Set(two.map((i) => i.service))].filter((x) => x !== "user" && x !== "relation");
     const b = await startBaseline(system, procs, { checkout: o.baseline, secret: o.secret, others });

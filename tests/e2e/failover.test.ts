@@ -1,8 +1,9 @@
 // Zero-error failover through the gateway with real processes: new and stopped instances, kill -9,
-// rolling restarts, and etcd down for 10 s.
+// rolling restarts (both with each discovery.transport: grpc-js, http2), and etcd down for 10 s.
 import assert from "node:assert/strict";
 import { afterEach, test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
+import { transportNames } from "../../platform/discovery/transport.ts";
 import { Load } from "../harness/load.ts";
 import { call, DzugSystem, type ServiceInstance } from "../harness/system.ts";
 import { waitFor } from "../harness/wait.ts";
@@ -132,49 +133,51 @@ test("a new instance starts receiving picks; a stopped one is never picked again
   assert.ok(others - before >= 100, `the remaining instances got the 100 reads (${before} -> ${others} picks)`);
 });
 
-test("kill -9 of one user instance during read load: no failed request", async () => {
-  sys = await DzugSystem.start({ users: 3, relations: 2, env: FAST });
-  const s = sys;
-  const { a, b } = await registerPair(s, `kill-${Date.now()}`);
-  expectOk(
-    await call(s.url, "POST", "/douyin/relation/action/", { token: a.token, to_user_id: b.id, action_type: 1 }),
-    "follow",
-  );
-  const load = readLoad(s, a);
-  await loadProgress(load, 50);
-  const victim = s.live("user")[0] as ServiceInstance;
-  const victimId = await instanceId(victim);
-  victim.child.kill("SIGKILL");
-  await victim.exited;
-  // Until its lease expires (about 3 s) callers still see it; then it is gone from the gateway's set.
-  await waitFor(
-    async () => {
-      const status = (await (await fetch(`${s.adminUrl}/_dzug/status?format=json`)).json()) as unknown;
-      return !JSON.stringify(status).includes(victimId);
-    },
-    { timeoutMs: 30_000, message: "the killed instance leaves the gateway's set" },
-  );
-  await loadProgress(load, 100);
-  const result = await load.stop();
-  assert.equal(result.failed, 0, result.errors.join("\n"));
-  assert.ok(result.ok > 150);
-});
+for (const transport of transportNames)
+  test(`kill -9 of one user instance during read load: no failed request (${transport})`, async () => {
+    sys = await DzugSystem.start({ users: 3, relations: 2, env: { ...FAST, DZUG_DISCOVERY_TRANSPORT: transport } });
+    const s = sys;
+    const { a, b } = await registerPair(s, `kill-${Date.now()}`);
+    expectOk(
+      await call(s.url, "POST", "/douyin/relation/action/", { token: a.token, to_user_id: b.id, action_type: 1 }),
+      "follow",
+    );
+    const load = readLoad(s, a);
+    await loadProgress(load, 50);
+    const victim = s.live("user")[0] as ServiceInstance;
+    const victimId = await instanceId(victim);
+    victim.child.kill("SIGKILL");
+    await victim.exited;
+    // Until its lease expires (about 3 s) callers still see it; then it is gone from the gateway's set.
+    await waitFor(
+      async () => {
+        const status = (await (await fetch(`${s.adminUrl}/_dzug/status?format=json`)).json()) as unknown;
+        return !JSON.stringify(status).includes(victimId);
+      },
+      { timeoutMs: 30_000, message: "the killed instance leaves the gateway's set" },
+    );
+    await loadProgress(load, 100);
+    const result = await load.stop();
+    assert.equal(result.failed, 0, result.errors.join("\n"));
+    assert.ok(result.ok > 150);
+  });
 
-test("rolling restart of every service instance during mixed load: no failed request", async () => {
-  sys = await DzugSystem.start({ users: 2, relations: 2, env: FAST });
-  const s = sys;
-  const load = await mixedLoad(s);
-  await loadProgress(load, 40);
-  for (const old of [...s.live()]) {
-    await s.addInstance(old.service);
-    assert.equal(await old.stop("SIGTERM"), 0, `${old.name} exits 0 after draining`);
-    await loadProgress(load, 20);
-  }
-  const result = await load.stop();
-  assert.equal(result.failed, 0, result.errors.join("\n"));
-  assert.equal(s.live("user").length, 2);
-  assert.equal(s.live("relation").length, 2);
-});
+for (const transport of transportNames)
+  test(`rolling restart of every service instance during mixed load: no failed request (${transport})`, async () => {
+    sys = await DzugSystem.start({ users: 2, relations: 2, env: { ...FAST, DZUG_DISCOVERY_TRANSPORT: transport } });
+    const s = sys;
+    const load = await mixedLoad(s);
+    await loadProgress(load, 40);
+    for (const old of [...s.live()]) {
+      await s.addInstance(old.service);
+      assert.equal(await old.stop("SIGTERM"), 0, `${old.name} exits 0 after draining`);
+      await loadProgress(load, 20);
+    }
+    const result = await load.stop();
+    assert.equal(result.failed, 0, result.errors.join("\n"));
+    assert.equal(s.live("user").length, 2);
+    assert.equal(s.live("relation").length, 2);
+  });
 
 test("etcd down for 10 s: the gateway keeps serving; then instances re-register and a new one is discovered", async () => {
   sys = await DzugSystem.start({ users: 2, relations: 2, env: FAST });
