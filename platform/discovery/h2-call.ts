@@ -140,7 +140,7 @@ export function h2UnaryCall(
     }
     return Promise.reject(new ClientError(path, Status.INTERNAL, `Invalid request headers: ${(e as Error).message}`));
   }
-  h2.acquire(s);
+  h2.acquire();
   return new Promise((resolve, reject) => {
     let settled = false;
     let httpStatus: number | undefined;
@@ -173,7 +173,7 @@ export function h2UnaryCall(
     });
     stream.on("error", ignore); // classified on close, from the stream's and the session's state
     stream.on("close", () => {
-      h2.release(s);
+      h2.release();
       if (settled) return;
       settled = true;
       clearTimeout(timer);

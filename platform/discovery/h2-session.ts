@@ -30,7 +30,9 @@ export function h2SessionOptions(o: ChannelOptions): H2SessionOptions {
   };
 }
 
-/** The lowest stream id a GOAWAY said the server did not process, per session (absent: no GOAWAY). */
+const CONNECT_TIMEOUT_MS = 20_000;
+
+/** Per session that got a GOAWAY: the last stream id the server says it processed. */
 const refusedFrom = new WeakMap<ClientHttp2Session, number>();
 
 /** True when `session` got a GOAWAY saying stream `id` was never processed by the server. */
@@ -70,13 +72,13 @@ export class H2Session {
     return s !== undefined && !s.closed && !s.destroyed ? s : undefined;
   }
 
-  /** A stream starts (h2-call.ts): the socket keeps the process alive only while calls are in flight. */
-  acquire(session: ClientHttp2Session): void {
-    if (this.active++ === 0) session.ref();
+  /** A call starts (h2-call.ts); keepalive pings only while calls are in flight. */
+  acquire(): void {
+    this.active++;
   }
 
-  release(session: ClientHttp2Session): void {
-    if (--this.active === 0 && !session.destroyed) session.unref();
+  release(): void {
+    this.active--;
   }
 
   private connect(): void {
@@ -86,12 +88,20 @@ export class H2Session {
     if (this.state !== connectivityState.TRANSIENT_FAILURE) this.state = connectivityState.CONNECTING;
     const s = connect(`http://${this.address}`, { settings: { enablePush: false } });
     this.current = s;
-    let connected = false;
-    if (this.active === 0) s.unref();
+    // The socket never keeps the process alive: a call in flight does, by its deadline timer.
+    s.unref();
+    let upSince: number | undefined;
+    // A peer that never answers the SYN: give up after grpc-js' minimum connect timeout.
+    const connectTimer = setTimeout(() => {
+      this.lastError = `connect timeout after ${CONNECT_TIMEOUT_MS} ms`;
+      s.destroy();
+    }, CONNECT_TIMEOUT_MS);
+    connectTimer.unref();
+    s.once("close", () => clearTimeout(connectTimer));
     s.once("connect", () => {
+      clearTimeout(connectTimer);
       if (this.current !== s) return;
-      connected = true;
-      this.failures = 0;
+      upSince = performance.now();
       this.state = connectivityState.READY;
       this.log.debug("connected");
     });
@@ -102,17 +112,21 @@ export class H2Session {
       refusedFrom.set(s, lastStreamID);
       this.lastError = `GOAWAY (code ${code})`;
       // No new stream on it: the next call goes to a new connection; its own streams finish.
-      this.detach(s, true);
+      this.detach(s, upSince);
     });
-    s.once("close", () => this.detach(s, connected));
+    s.once("close", () => this.detach(s, upSince));
   }
 
-  /** `s` takes no more calls: reconnect at once after a connection that was up, else after a backoff. */
-  private detach(s: ClientHttp2Session, wasUp: boolean): void {
+  /**
+   * `s` takes no more calls: reconnect at once after a connection that was up a while (e.g. a
+   * GOAWAY), else after a backoff (also for a peer that accepts and drops at once: no busy loop).
+   */
+  private detach(s: ClientHttp2Session, upSince: number | undefined): void {
     if (this.current !== s) return;
     this.current = undefined;
     if (this.state === connectivityState.SHUTDOWN) return;
-    if (wasUp) {
+    if (upSince !== undefined && performance.now() - upSince >= this.options.backoff.initialMs) {
+      this.failures = 0;
       this.connect();
       return;
     }

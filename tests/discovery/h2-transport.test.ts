@@ -4,7 +4,7 @@
 // REFUSED_STREAM, GOAWAY, a dropped connection), each classified as never sent or not.
 import assert from "node:assert/strict";
 import { createServer as createHttp2Server, constants as h2, type ServerHttp2Stream } from "node:http2";
-import { type AddressInfo, createServer as createTcpServer } from "node:net";
+import { type AddressInfo, connect as connectTcp, createServer as createTcpServer } from "node:net";
 import { after, describe, test } from "node:test";
 import { connectivityState } from "@grpc/grpc-js";
 import { ClientError, createServer, Metadata, type Server, Status } from "nice-grpc";
@@ -260,6 +260,38 @@ describe("http2 transport", () => {
     await grpcServer({}, port);
     await waitFor(() => s.state === connectivityState.READY, { timeoutMs: 10_000, message: "READY again" });
     assert.ok(await call(s, { id: 2 }));
+  });
+
+  test("keepalive: a connection whose peer stops answering pings is dropped while a call waits on it", async () => {
+    const { address } = await grpcServer({ getUser: () => new Promise(() => {}) }); // never answers
+    // A TCP relay that can go silent (a dead peer with the socket still open).
+    let silent = false;
+    const relay = createTcpServer((down) => {
+      const [host, port] = address.split(":");
+      const up = connectTcp(Number(port), host as string);
+      down.on("data", (b) => !silent && up.write(b));
+      up.on("data", (b) => !silent && down.write(b));
+      const end = () => {
+        down.destroy();
+        up.destroy();
+      };
+      down.on("error", end).on("close", end);
+      up.on("error", end).on("close", end);
+    });
+    await new Promise<void>((r) => relay.listen(0, "127.0.0.1", r));
+    cleanups.push(() => new Promise<void>((r) => relay.close(() => r())));
+    const s = session(`127.0.0.1:${(relay.address() as AddressInfo).port}`, {
+      "grpc.keepalive_time_ms": 200,
+      "grpc.keepalive_timeout_ms": 200,
+    });
+    await h2UnaryCall(s, register, { username: "u", password: "p" }, opts()); // connected through the relay
+    silent = true;
+    const t0 = performance.now();
+    const err = await rejection(call(s, { id: 1 }, { ms: 10_000 }));
+    assert.equal(err.code, Status.UNAVAILABLE, err.message);
+    assert.match(err.details, /keepalive/);
+    assert.equal(failedBeforeServer(err), false, "the request had been sent");
+    assert.ok(performance.now() - t0 < 5_000, "dropped by keepalive, long before the deadline");
   });
 
   test("MessageReader: a message split anywhere across chunks, and its prefix split too", () => {
