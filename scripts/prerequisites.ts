@@ -34,6 +34,9 @@ export const NGINX: Prerequisite = {
   present: () => existsSync("/usr/sbin/nginx") || onPath("nginx")(),
 };
 
+/** Test certificates (tests/harness/tls.ts). */
+export const OPENSSL: Prerequisite = { name: "openssl", aptPackage: "openssl", present: onPath("openssl") };
+
 /** Returns the messages of what is still missing (empty when all is there). */
 export function ensurePrerequisites(list: Prerequisite[], opts: { install: boolean }): string[] {
   let missing = list.filter((p) => !p.present());

@@ -8,7 +8,17 @@ import { spawnSync } from "node:child_process";
 import { globSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BUILDAH, DEBOOTSTRAP, ETCD, ensurePrerequisites, NGINX, POSTGRES, PROMETHEUS, WRK } from "./prerequisites.ts";
+import {
+  BUILDAH,
+  DEBOOTSTRAP,
+  ETCD,
+  ensurePrerequisites,
+  NGINX,
+  OPENSSL,
+  POSTGRES,
+  PROMETHEUS,
+  WRK,
+} from "./prerequisites.ts";
 
 /** Test files of the unit lane: pure logic, fakes in-process, the repo's own files. */
 const UNIT_TESTS = [
@@ -46,7 +56,7 @@ if (unitEnv) process.on("exit", unitEnv.cleanup);
 const env = { ...process.env, PATH: unitEnv?.path ?? `${bin}:${process.env.PATH}` };
 
 if (!unit) {
-  const missing = ensurePrerequisites([ETCD, POSTGRES, PROMETHEUS, BUILDAH, DEBOOTSTRAP, WRK, NGINX], {
+  const missing = ensurePrerequisites([ETCD, POSTGRES, PROMETHEUS, BUILDAH, DEBOOTSTRAP, WRK, NGINX, OPENSSL], {
     install: true,
   });
   if (missing.length > 0) {

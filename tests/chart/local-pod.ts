@@ -6,7 +6,9 @@
 //   0.0.0.0 (all interfaces)    -> map.podIp (the pod's own address: several pods share this machine)
 //   in-cluster DNS names        -> map.hosts (e.g. a loopback address per pod, ports kept as rendered)
 //   secretKeyRef, secret volume -> map.secrets (the rendered Secrets' data, as a fresh install has them)
-//   a volume's mountPath        -> a directory per volume under map.volumesDir (emptyDir, secret, PVC)
+//   a volume's mountPath        -> a directory per volume under map.volumesDir (emptyDir, secret, PVC); by
+//                                  every container's mounts: a path one container writes for another to read
+//                                  (member-init writes the etcd container's TLS file paths) maps too
 //   the image's command path    -> map.commands (e.g. node -> this Node, /usr/local/bin/etcd -> Debian's etcd)
 // Anything else the spec asks of Kubernetes fails loudly: nothing is guessed.
 import { type ChildProcess, spawn } from "node:child_process";
@@ -66,25 +68,33 @@ export function prepareVolumes(pod: any, claimTemplates: any[], map: LocalPodMap
   }
 }
 
-/** Rewrites one rendered string: mount paths, then in-cluster host names and 0.0.0.0 (whole names only). */
-function localize(value: string, container: any, map: LocalPodMap): string {
-  if (/\$\([A-Za-z_]/.test(value)) throw new Error(`${container.name}: $(VAR) expansion is not supported: ${value}`);
-  const mounts = [...(container.volumeMounts ?? [])].sort((a, b) => b.mountPath.length - a.mountPath.length);
-  let out = value;
-  for (const m of mounts) {
-    if (m.subPath) throw new Error(`${container.name}: subPath mounts are not supported`);
-    out = out.replace(
-      new RegExp(`(?<![\\w./-])${escapeRegExp(m.mountPath)}(?=/|$|[^\\w.-])`, "g"),
-      volumeDir(map, m.name),
-    );
+/** mountPath -> volume name over every container of the pod (one path, one volume). */
+function podMounts(pod: any): [string, string][] {
+  const mounts = new Map<string, string>();
+  for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
+    for (const m of c.volumeMounts ?? []) {
+      if (m.subPath) throw new Error(`${c.name}: subPath mounts are not supported`);
+      const other = mounts.get(m.mountPath);
+      if (other && other !== m.name) throw new Error(`${m.mountPath} mounts both ${other} and ${m.name}`);
+      mounts.set(m.mountPath, m.name);
+    }
   }
+  return [...mounts].sort(([a], [b]) => b.length - a.length);
+}
+
+/** Rewrites one rendered string: mount paths, then in-cluster host names and 0.0.0.0 (whole names only). */
+function localize(value: string, pod: any, map: LocalPodMap): string {
+  if (/\$\([A-Za-z_]/.test(value)) throw new Error(`$(VAR) expansion is not supported: ${value}`);
+  let out = value;
+  for (const [path, volume] of podMounts(pod))
+    out = out.replace(new RegExp(`(?<![\\w./-])${escapeRegExp(path)}(?=/|$|[^\\w.-])`, "g"), volumeDir(map, volume));
   for (const [host, ip] of Object.entries({ ...map.hosts, "0.0.0.0": map.podIp }))
     out = out.replace(new RegExp(`(?<![\\w.-])${escapeRegExp(host)}(?![\\w.-])`, "g"), ip);
   return out;
 }
 
-function envValue(e: any, container: any, map: LocalPodMap): string {
-  if (e.value !== undefined) return localize(String(e.value), container, map);
+function envValue(e: any, pod: any, container: any, map: LocalPodMap): string {
+  if (e.value !== undefined) return localize(String(e.value), pod, map);
   const field = e.valueFrom?.fieldRef?.fieldPath;
   if (field === "metadata.name") return map.podName;
   if (field === "status.podIP") return map.podIp;
@@ -97,16 +107,16 @@ function envValue(e: any, container: any, map: LocalPodMap): string {
   throw new Error(`${container.name}: no local stand-in for env ${e.name}: ${JSON.stringify(e.valueFrom)}`);
 }
 
-/** The local command line and environment of a rendered container. */
-export function localCommand(container: any, map: LocalPodMap): LocalCommand {
+/** The local command line and environment of a rendered container of `pod` (a pod spec). */
+export function localCommand(pod: any, container: any, map: LocalPodMap): LocalCommand {
   if (container.envFrom) throw new Error(`${container.name}: envFrom is not supported`);
   const [cmd, ...rest] = [...(container.command ?? []), ...(container.args ?? [])];
   if (cmd === undefined) throw new Error(`${container.name}: no command (the image's entrypoint is not known here)`);
   const file = map.commands[cmd];
   if (!file) throw new Error(`${container.name}: no local binary for the image's ${cmd}`);
   const env = { ...map.baseEnv };
-  for (const e of container.env ?? []) env[e.name] = envValue(e, container, map);
-  return { file, args: rest.map((a: string) => localize(a, container, map)), env };
+  for (const e of container.env ?? []) env[e.name] = envValue(e, pod, container, map);
+  return { file, args: rest.map((a: string) => localize(a, pod, map)), env };
 }
 
 /** A container running as a local process (cwd = the repo: the dzug image's WORKDIR /app). */

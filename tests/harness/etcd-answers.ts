@@ -4,7 +4,7 @@
 // "refused" assertion cannot pass because etcd was merely slow.
 import assert from "node:assert/strict";
 import type { Etcd3 } from "etcd3";
-import { createEtcdClient, etcdClientOptions } from "../../platform/discovery/etcd-options.ts";
+import { createEtcdClient, type EtcdAccess, etcdClientOptions } from "../../platform/discovery/etcd-options.ts";
 import { waitFor } from "./wait.ts";
 
 /** What etcd answers a call its auth does not allow (3.4 and 3.5 alike). */
@@ -15,17 +15,20 @@ export type Answer<T> = { value: T } | { refused: Error };
 export class EtcdAnswers {
   readonly endpoints: string[];
   readonly #passwords: Record<string, string>;
+  readonly #tls: EtcdAccess["tls"];
 
-  /** `passwords`: account -> password (the processes' credentials). */
-  constructor(endpoints: string[], passwords: Record<string, string>) {
+  /** `passwords`: account -> password (the processes' credentials); `tls.caFile` for https endpoints. */
+  constructor(endpoints: string[], passwords: Record<string, string>, tls?: Partial<EtcdAccess["tls"]>) {
     this.endpoints = endpoints;
     this.#passwords = passwords;
+    this.#tls = { caFile: "", certFile: "", keyFile: "", ...tls };
   }
 
   /** A client as `account` (undefined: no credentials), the way dzug processes build theirs. */
   client(account: string | undefined, endpoints = this.endpoints): Etcd3 {
-    const tls = { caFile: "", certFile: "", keyFile: "" };
-    const access = account ? { username: account, password: this.#passwords[account] ?? "", tls } : undefined;
+    const tls = this.#tls;
+    // Without an account: no credentials, but the same TLS trust (an anonymous client of an https etcd).
+    const access = { username: account ?? "", password: account ? (this.#passwords[account] ?? "") : "", tls };
     return createEtcdClient(etcdClientOptions(endpoints, 2000, access));
   }
 
