@@ -20,6 +20,7 @@ import {
   UserServiceDefinition,
   type UserServiceImplementation,
 } from "../../proto/gen/dzug/user/v1/user.ts";
+import { freePort } from "../harness/ports.ts";
 import { waitFor } from "../harness/wait.ts";
 import { captureLogger, echoImpl } from "./helpers.ts";
 
@@ -179,15 +180,21 @@ describe("http2 transport", () => {
 
   test("abort: the call rejects with AbortError and the server's call is cancelled", async () => {
     let aborted: () => void = () => {};
+    let started: () => void = () => {};
     const serverSawAbort = new Promise<void>((r) => (aborted = r));
+    const handlerStarted = new Promise<void>((r) => (started = r));
     const { address } = await grpcServer({
-      getUser: (_req, ctx) => new Promise(() => ctx.signal.addEventListener("abort", () => aborted())),
+      getUser: (_req, ctx) =>
+        new Promise(() => {
+          ctx.signal.addEventListener("abort", () => aborted());
+          started();
+        }),
     });
     const s = session(address);
-    await h2UnaryCall(s, register, { username: "u", password: "p" }, opts()); // connected
     const ctl = new AbortController();
     const p = call(s, { id: 1 }, { signal: ctl.signal });
-    setTimeout(() => ctl.abort(), 50);
+    await handlerStarted; // the server is running the call: the abort must reach it
+    ctl.abort();
     await assert.rejects(p, (e: Error) => e.name === "AbortError");
     await serverSawAbort;
   });
@@ -250,7 +257,7 @@ describe("http2 transport", () => {
   });
 
   test("reconnects after the server restarts on the same address", async () => {
-    const first = await grpcServer({});
+    const first = await grpcServer({}, await freePort()); // outside the ephemeral range: free again for the restart
     const s = session(first.address, { "grpc.initial_reconnect_backoff_ms": 50, "grpc.max_reconnect_backoff_ms": 200 });
     assert.ok(await call(s, { id: 1 }));
     assert.equal(s.state, connectivityState.READY);
