@@ -24,6 +24,7 @@
 // Default: 5 rounds × 8 s, wrk -t1 -c32, one 10 s profile (about 5 min). Flags:
 //   --quick                 2 rounds × 4 s, no profile (about 1.5 min)
 //   --rounds N --seconds S --connections C --threads T --profile-seconds S
+//   --profile-design NAME   profile that dzug gateway instead of dzug-1+1's (e.g. dzug-h2)
 //   --only a,b              these designs only (dzug-1+1 and express-grpc, the bases of the ratios, always run)
 //   --baseline DIR          also run dzug 1 + 1 from another checkout DIR ("baseline-1+1"; before/after)
 //   --keep DIR              keep profiles and process logs in DIR;  --json FILE  write all results
@@ -55,6 +56,7 @@ const { values: flags } = parseArgs({
     connections: { type: "string", default: "32" },
     threads: { type: "string", default: "1" },
     "profile-seconds": { type: "string" },
+    "profile-design": { type: "string" },
     keep: { type: "string" },
     json: { type: "string" },
     only: { type: "string" },
@@ -72,6 +74,7 @@ mkdirSync(dir, { recursive: true });
 const log = (s: string) => process.stdout.write(`${s}\n`);
 const BASE = "dzug-1+1";
 const ANCHOR = "express-grpc";
+const PROFILED = flags["profile-design"] ?? BASE;
 const ONLY = flags.only ? new Set([BASE, ANCHOR, ...flags.only.split(",")]) : undefined;
 
 // Whatever happens, stop everything after the planned time plus a margin.
@@ -173,7 +176,8 @@ try {
           seconds: PROFILE_SECONDS,
           threads: THREADS,
           connections: CONNECTIONS,
-          env: designs.find((d) => d.name === BASE)?.gatewayEnv ?? {},
+          design: PROFILED,
+          env: designs.find((d) => d.name === PROFILED)?.gatewayEnv ?? {},
           log,
         })
       : undefined;

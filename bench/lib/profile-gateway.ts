@@ -20,6 +20,8 @@ export async function profileGateway(
     seconds: number;
     threads: number;
     connections: number;
+    /** The profiled design's name (its gateway's environment: env). */
+    design: string;
     /** The profiled gateway's environment (its HTTP and admin ports are replaced). */
     env: Record<string, string>;
     log: (s: string) => void;
@@ -56,7 +58,9 @@ export async function profileGateway(
   // Only the load window counts (start-up and shutdown cut off, with margins).
   const s = summarise(profile, root, { fromMs: loadFrom + 500, toMs: loadFrom + o.seconds * 1000 - 250 });
   o.log("");
-  o.log(`CPU profile: dzug-1+1 gateway under wrk (${fmt.rps(wr.rps)} req/s while profiling; ${join(profDir, file)})`);
+  o.log(
+    `CPU profile: ${o.design} gateway under wrk (${fmt.rps(wr.rps)} req/s while profiling; ${join(profDir, file)})`,
+  );
   o.log(formatSummary(s, 15));
   return s;
 }
