@@ -3,12 +3,10 @@
 // 1 user + 1 relation instance, the anchors and their bare grpc-js backends. Each design says which
 // process ids make up its gateway, its user and relation backends and etcd, for the CPU figures.
 import { join } from "node:path";
-import { createChannel, createClient } from "nice-grpc";
-import { RelationServiceDefinition, RelationStats } from "../../proto/gen/dzug/relation/v1/relation.ts";
-import { UserProfile, UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
 import { freePort } from "../../tests/harness/ports.ts";
 import type { DzugSystem, ProcessHandle, ServiceInstance } from "../../tests/harness/system.ts";
 import { startBaseline } from "./baseline.ts";
+import { bareServerEnv, prepareBenchRequest } from "./bench-data.ts";
 import type { BenchProcesses, PidGroups } from "./procs.ts";
 
 export interface Design {
@@ -43,11 +41,6 @@ const VARIANTS: { name: string; what: string; preload: string; env: Record<strin
   },
 ];
 
-async function post(base: string, path: string, params: Record<string, string | number>) {
-  const body = new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [k, String(v)]));
-  return (await (await fetch(`${base}${path}`, { method: "POST", body })).json()) as Record<string, unknown>;
-}
-
 export function gatewayEnv(
   system: DzugSystem,
   secret: string,
@@ -71,17 +64,9 @@ export async function startDesigns(
 ): Promise<{ designs: Design[]; path: string }> {
   const wanted = (name: string, optional = false) => (o.only ? o.only.has(name) : !optional);
   const gw = system.url;
-  const alice = await post(gw, "/douyin/user/register/", { username: "bench_alice", password: "secret123" });
-  const bob = await post(gw, "/douyin/user/register/", { username: "bench_bob", password: "secret123" });
-  const token = String(alice.token);
-  const aliceId = Number(alice.user_id);
-  const bobId = Number(bob.user_id);
-  const followed = await post(gw, "/douyin/relation/action/", { token, to_user_id: bobId, action_type: 1 });
-  if (followed.status_code !== 0) throw new Error(`setup follow failed: ${JSON.stringify(followed)}`);
-  const path = `/douyin/user/?user_id=${bobId}&token=${encodeURIComponent(token)}`;
-  const bodyText = await (await fetch(`${gw}${path}`)).text();
-  if (JSON.parse(bodyText).status_code !== 0) throw new Error(`benchmarked request fails: ${bodyText}`);
-  o.log(`request: GET /douyin/user/?user_id=${bobId}&token=… → ${bodyText.length} bytes: ${bodyText}`);
+  const bench = await prepareBenchRequest(gw);
+  const { path, body: bodyText } = bench;
+  o.log(`request: GET /douyin/user/?user_id=${bench.bobId}&token=… → ${bodyText.length} bytes: ${bodyText}`);
   const answersSame = async (name: string, url: string) => {
     const answer = await (await fetch(`${url}${path}`)).text();
     if (answer !== bodyText) throw new Error(`${name} answers differently: ${answer}`);
@@ -175,19 +160,7 @@ export async function startDesigns(
   // The anchors' backends: two bare grpc-js servers answering from memory what dzug answered.
   const [userInst, relInst] = one;
   if (!userInst || !relInst) throw new Error("no 1 + 1 instances");
-  const userChannel = createChannel(userInst.address);
-  const relChannel = createChannel(relInst.address);
-  const profile = (await createClient(UserServiceDefinition, userChannel).getUser({ id: bobId })).user;
-  const stats = (
-    await createClient(RelationServiceDefinition, relChannel).getRelationStats({ viewerId: aliceId, userIds: [bobId] })
-  ).stats;
-  userChannel.close();
-  relChannel.close();
-  const bareEnv = {
-    BENCH_USERS: JSON.stringify(profile ? [UserProfile.toJSON(profile)] : []),
-    BENCH_STATS: JSON.stringify(stats.map((s) => RelationStats.toJSON(s))),
-    BENCH_VIEWER: String(aliceId),
-  };
+  const bareEnv = await bareServerEnv(userInst.address, relInst.address, bench);
   const startBare = async (name: string) => {
     const port = await freePort();
     const handle = await procs.start(name, "bench/lib/bare-grpc-server.ts", { ...bareEnv, BENCH_PORT: String(port) });

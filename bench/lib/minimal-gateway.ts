@@ -2,7 +2,7 @@
 // @grpc/grpc-js on one long-lived channel per backend (no discovery, balancing, retries, metrics,
 // request ids, logs or security headers). `GET /douyin/user/?user_id&token`: the token's HS256 check
 // (jose, remembered per token until its exp, as the gateway's cache does), user.GetUser ∥
-// relation.GetRelationStats with a 3 s deadline, the same JSON answer. BENCH_HTTP picks the HTTP layer:
+// relation.GetRelationStats with a 3 s deadline (BENCH_DEADLINE_MS), the same JSON answer. BENCH_HTTP picks the HTTP layer:
 // `express` (Express 5, a route and res.json) or `node` (node:http, URL parsing by hand).
 //
 //   BENCH_HTTP=express|node BENCH_PORT=… BENCH_USER_ADDR=host:port BENCH_RELATION_ADDR=host:port \
@@ -18,6 +18,8 @@ import { rawMethod } from "./raw-grpc.ts";
 
 const env = process.env;
 const key = new TextEncoder().encode(env.DZUG_AUTH_JWT_SECRET ?? "");
+/** Per-RPC deadline (bench/instructions.ts raises it: under valgrind everything is slower). */
+const DEADLINE_MS = Number(env.BENCH_DEADLINE_MS ?? 3_000);
 const verified = new Map<string, { userId: number; exp: number }>();
 
 async function viewerOf(token: string): Promise<number> {
@@ -42,7 +44,7 @@ function unary<Res>(client: Client, m: MethodDefinition<any, any>, request: unkn
       m.requestSerialize,
       m.responseDeserialize,
       request,
-      { deadline: Date.now() + 3_000 },
+      { deadline: Date.now() + DEADLINE_MS },
       (err, res) => (err ? reject(err) : resolve(res as Res)),
     );
   });

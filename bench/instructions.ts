@@ -1,0 +1,171 @@
+// Instructions per request (a script, not a test). Run: node bench/instructions.ts [--quick]
+//
+// CPU time and req/s depend on what else the machine runs; instruction counts hardly do. This runs
+// the gateway benchmark's request (`GET /douyin/user/?user_id&token`: user.GetUser ∥
+// relation.GetRelationStats) a fixed number of times against systems whose processes run under
+// valgrind's callgrind (bench/lib/callgrind.ts), and reports the instructions each process executed
+// per request (all its threads: JS, GC, compiler, libuv), counted only while the measured requests ran:
+//   dzug-1+1       the gateway, a user and a relation instance as shipped (SQLite)
+//   express-grpc   Express 5 → raw grpc-js over two bare grpc-js servers from memory (bench/lib)
+//   node-grpc      (--only) the same with node:http
+//   baseline-1+1   (--baseline DIR) dzug 1 + 1 from another checkout: before/after a change
+// Each system is started, warmed up (--warmup requests, not counted), then measured --repeats times
+// (--requests each, --connections keep-alive connections, every answer checked), then stopped.
+// Under valgrind the processes run ~50× slower, so deadlines and the event-loop-lag shedding limit are
+// raised for these processes (the shedder still runs); nothing else differs from the shipped config.
+//
+// Flags: --requests N (5000) --warmup N (2000) --repeats N (2) --connections C (8) --quick (1000/1000/1)
+//        --only a,b (systems; dzug-1+1 and express-grpc by default) --baseline DIR --keep DIR --json FILE
+//        --counted gateway,user,relation (the processes run under callgrind; the others run normally,
+//        which makes a gateway-only before/after several times faster)
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { DzugSystem, TEST_JWT_SECRET } from "../tests/harness/system.ts";
+import { bareServerEnv, prepareBenchRequest } from "./lib/bench-data.ts";
+import type { CallgrindProcess } from "./lib/callgrind.ts";
+import { type CountedSystem, startCountedAnchor, startCountedDzug } from "./lib/callgrind-designs.ts";
+import { driveFixedCount } from "./lib/fixed-count.ts";
+import { BenchProcesses } from "./lib/procs.ts";
+import { fmt, markdownTable, median, table } from "./lib/stats.ts";
+
+const { values: flags } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    requests: { type: "string" },
+    warmup: { type: "string" },
+    repeats: { type: "string" },
+    connections: { type: "string", default: "8" },
+    only: { type: "string" },
+    counted: { type: "string", default: "gateway,user,relation" },
+    baseline: { type: "string" },
+    keep: { type: "string" },
+    json: { type: "string" },
+  },
+});
+const quick = flags.quick === true;
+const REQUESTS = Number(flags.requests ?? (quick ? 1000 : 5000));
+const WARMUP = Number(flags.warmup ?? (quick ? 1000 : 2000));
+const REPEATS = Number(flags.repeats ?? (quick ? 1 : 2));
+const CONNECTIONS = Number(flags.connections);
+const ONLY = new Set(flags.only ? flags.only.split(",") : ["dzug-1+1", "express-grpc"]);
+if (flags.baseline) ONLY.add("baseline-1+1");
+const COUNTED = new Set(flags.counted.split(","));
+const dir = flags.keep ?? mkdtempSync(join(tmpdir(), "dzug-bench-instr-"));
+mkdirSync(dir, { recursive: true });
+const log = (s: string) => process.stdout.write(`${s}\n`);
+
+const ROLES = ["gateway", "user", "relation"] as const;
+type Role = (typeof ROLES)[number];
+/** Instructions per request of each role, one entry per repeat. */
+type Counts = Record<Role, number[]>;
+
+let system: DzugSystem | undefined;
+const procs = new BenchProcesses(dir);
+const counted: CallgrindProcess[] = [];
+async function stopCounted(): Promise<void> {
+  await Promise.all(counted.splice(0).map((p) => p.stop()));
+}
+async function cleanup(): Promise<void> {
+  await stopCounted();
+  await procs.stopAll();
+  await system?.destroy();
+}
+process.once("SIGINT", () => void cleanup().finally(() => process.exit(130)));
+
+async function measure(s: CountedSystem, expectBody: string): Promise<Counts> {
+  const t0 = Date.now();
+  await driveFixedCount({ url: s.url, requests: WARMUP, connections: CONNECTIONS, expectBody });
+  log(`  ${s.name}: warm-up ${WARMUP} requests in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  const out: Counts = { gateway: [], user: [], relation: [] };
+  for (let r = 0; r < REPEATS; r++) {
+    const t1 = Date.now();
+    await Promise.all(ROLES.map((role) => s[role].start()));
+    await driveFixedCount({ url: s.url, requests: REQUESTS, connections: CONNECTIONS, expectBody });
+    const totals = await Promise.all(ROLES.map((role) => s[role].dump()));
+    ROLES.forEach((role, i) => {
+      out[role].push((totals[i] as number) / REQUESTS);
+    });
+    const k = ROLES.map((role) => `${role} ${fmtK(out[role][r] as number)}`).join(", ");
+    log(
+      `  ${s.name}: repeat ${r + 1}/${REPEATS}, ${REQUESTS} requests in ${((Date.now() - t1) / 1000).toFixed(0)} s: ${k} k instr/req`,
+    );
+  }
+  return out;
+}
+
+const fmtK = (x: number) => (Number.isNaN(x) ? "-" : (x / 1000).toFixed(1));
+
+try {
+  log(
+    `machine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, node ${process.version}, load average ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(" ")}`,
+  );
+  log(
+    `${REQUESTS} requests × ${REPEATS} repeats after ${WARMUP} warm-up, ${CONNECTIONS} connections; systems: ${[...ONLY].join(", ")}`,
+  );
+  system = await DzugSystem.start({ users: 1, relations: 1 });
+  const bench = await prepareBenchRequest(system.url);
+  const user0 = system.instances.find((i) => i.service === "user");
+  const rel0 = system.instances.find((i) => i.service === "relation");
+  if (!user0 || !rel0) throw new Error("no user or relation instance");
+  const bareEnv = await bareServerEnv(user0.address, rel0.address, bench);
+  const others = [...new Set(system.instances.map((i) => i.service))].filter((s) => s !== "user" && s !== "relation");
+  log(`request: GET /douyin/user/?user_id=${bench.bobId}&token=… → ${bench.body.length} bytes`);
+
+  const results = new Map<string, Counts>();
+  const common = { counted, bench, secret: TEST_JWT_SECRET, dir, roles: COUNTED };
+  const dzug = { ...common, system, procs, others };
+  const starts: [string, () => Promise<CountedSystem>][] = [
+    ["dzug-1+1", () => startCountedDzug("dzug-1+1", dzug)],
+    ["express-grpc", () => startCountedAnchor("express-grpc", "express", { ...common, bareEnv })],
+    ["node-grpc", () => startCountedAnchor("node-grpc", "node", { ...common, bareEnv })],
+    ["baseline-1+1", () => startCountedDzug("baseline-1+1", { ...dzug, checkout: flags.baseline })],
+  ];
+  for (const [name, start] of starts) {
+    if (!ONLY.has(name)) continue;
+    const t0 = Date.now();
+    const s = await start();
+    log(`${name}: started under callgrind in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    results.set(name, await measure(s, bench.body));
+    await stopCounted();
+  }
+
+  const med = (name: string, role: Role) => median(results.get(name)?.[role] ?? []);
+  const rows: string[][] = [
+    ["system", "gateway k instr/req", "user k instr/RPC", "relation k instr/RPC", "spread (max/min)"],
+  ];
+  for (const [name, c] of results) {
+    const spread = Math.max(...ROLES.map((r) => Math.max(...c[r]) / Math.min(...c[r])));
+    rows.push([name, ...ROLES.map((r) => fmtK(med(name, r))), fmt.ratio(spread)]);
+  }
+  const ratioRows: string[][] = [["ratio", "gateway", "user", "relation"]];
+  const ratio = (label: string, a: string, b: string) => {
+    if (results.has(a) && results.has(b))
+      ratioRows.push([label, ...ROLES.map((r) => fmt.ratio(med(a, r) / med(b, r)))]);
+  };
+  ratio("dzug-1+1 ÷ express-grpc (targets: gateway ≤ 1.15×, services ≤ 2×)", "dzug-1+1", "express-grpc");
+  ratio("dzug-1+1 ÷ node-grpc", "dzug-1+1", "node-grpc");
+  ratio("dzug-1+1 ÷ baseline-1+1 (after ÷ before)", "dzug-1+1", "baseline-1+1");
+  log("");
+  log(table(rows));
+  log("");
+  log(table(ratioRows));
+  log("");
+  log("markdown:");
+  log(markdownTable(rows));
+  log("");
+  log(markdownTable(ratioRows));
+  if (flags.json) {
+    const params = { requests: REQUESTS, warmup: WARMUP, repeats: REPEATS, connections: CONNECTIONS };
+    writeFileSync(
+      flags.json,
+      JSON.stringify({ date: new Date().toISOString(), params, results: Object.fromEntries(results) }, null, 1),
+    );
+  }
+} finally {
+  await cleanup();
+  if (!flags.keep) rmSync(dir, { recursive: true, force: true });
+}
