@@ -90,24 +90,35 @@ export function unaryCall(
   if (signal.aborted) return Promise.reject(abortError());
   return new Promise((resolve, reject) => {
     let settled = false;
-    const call = client.makeUnaryRequest(
-      method.path,
-      (r: unknown) => toBuffer(method.requestSerialize(r)),
-      method.responseDeserialize,
-      request,
-      toGrpcMetadata(options.metadata),
-      { deadline: options.deadline },
-      (err: ServiceError | null, response: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        if (settled) return;
-        settled = true;
-        if (!err) return resolve(response);
-        const ce = new ClientError(method.path, err.code, err.details);
-        const details = err.metadata.get("grpc-status-details-bin")[0] as Buffer | undefined;
-        if (details === undefined) return reject(ce);
-        richError(ce, details).then(reject, reject);
-      },
-    );
+    // grpc-js' makeUnaryRequest captures a stack trace (`new Error()`) on every call only to append it
+    // to a failed call's error stack; the ClientError made below carries code and details, never that
+    // stack. The capture was the largest single JS cost of a call (docs/profiling.md), so the call is
+    // started with capture off: that touches only errors made synchronously while grpc-js starts it.
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    let call: ReturnType<Client["makeUnaryRequest"]>;
+    try {
+      call = client.makeUnaryRequest(
+        method.path,
+        (r: unknown) => toBuffer(method.requestSerialize(r)),
+        method.responseDeserialize,
+        request,
+        toGrpcMetadata(options.metadata),
+        { deadline: options.deadline },
+        (err: ServiceError | null, response: unknown) => {
+          signal.removeEventListener("abort", onAbort);
+          if (settled) return;
+          settled = true;
+          if (!err) return resolve(response);
+          const ce = new ClientError(method.path, err.code, err.details);
+          const details = err.metadata.get("grpc-status-details-bin")[0] as Buffer | undefined;
+          if (details === undefined) return reject(ce);
+          richError(ce, details).then(reject, reject);
+        },
+      );
+    } finally {
+      Error.stackTraceLimit = stackTraceLimit;
+    }
     const onAbort = () => {
       if (settled) return;
       settled = true;
