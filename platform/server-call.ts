@@ -27,13 +27,32 @@ interface MethodMetrics {
   byCode: Map<Status, Histogram.Internal<"service" | "method" | "code">>;
 }
 
-export function serverCallMiddleware(opts: {
+export interface ServerCallOptions {
   registry: Registry;
   service: string;
   logger: Logger;
   /** Load shedding (platform/overload.ts): refused calls answer RESOURCE_EXHAUSTED at once. */
   shedder?: LoadShedder;
-}): ServerMiddleware {
+}
+
+/** One unary call as the flat server (platform/grpc-server.ts) and the middleware both serve it. */
+export type ServeUnary = <Res>(
+  path: string,
+  /** The caller's x-request-id, the caller's deadline (epoch ms). */
+  call: { requestId: string | undefined; deadline: number | undefined },
+  context: CallContext,
+  handler: () => Promise<Res>,
+) => Promise<Res>;
+
+export function serverCallMiddleware(opts: ServerCallOptions): ServerMiddleware {
+  return serverCalls(opts).middleware;
+}
+
+/**
+ * The call handling of a service: `unary` for the flat server's unary methods, `middleware` (the same
+ * for unary calls, plus streaming) for nice-grpc's server.
+ */
+export function serverCalls(opts: ServerCallOptions): { unary: ServeUnary; middleware: ServerMiddleware } {
   const { service, logger, shedder } = opts;
   const duration = histogram(opts.registry, {
     name: "dzug_rpc_server_duration_seconds",
@@ -68,15 +87,13 @@ export function serverCallMiddleware(opts: {
     return { out, code };
   };
 
-  async function serveUnary<Req, Res>(call: ServerMiddlewareCall<Req, Res>, context: CallContext, m: MethodMetrics) {
+  async function run<Res>(path: string, context: CallContext, m: MethodMetrics, handler: () => Promise<Res>) {
     const start = performance.now();
     let code: Status = Status.OK;
     try {
-      const step = await call.next(call.request, context).next();
-      if (!step.done) throw new Error("a unary handler yielded a message");
-      return step.value;
+      return await handler();
     } catch (err) {
-      const f = await fail(err, call.method.path, context);
+      const f = await fail(err, path, context);
       code = f.code;
       throw f.out;
     } finally {
@@ -85,40 +102,45 @@ export function serverCallMiddleware(opts: {
   }
 
   /** A unary call inside the request id's store and under the caller's deadline (inherited by its calls). */
-  const serveCall = <Req, Res>(
-    call: ServerMiddlewareCall<Req, Res>,
-    context: CallContext,
-    m: MethodMetrics,
-    id: string | undefined,
-  ) => {
-    const deadline = callDeadline(context.metadata);
+  const unary: ServeUnary = async (path, { requestId, deadline }, context, handler) => {
+    const m = metricsOf(path);
     const serve = () =>
-      id === undefined ? serveUnary(call, context, m) : runWithRequestId(id, () => serveUnary(call, context, m));
-    return deadline === undefined ? serve() : runWithDeadline(deadline, serve);
+      requestId === undefined
+        ? run(path, context, m, handler)
+        : runWithRequestId(requestId, () => run(path, context, m, handler));
+    // Shed before any work; health checks never are (probes must see the truth).
+    if (!shedder || path.startsWith(HEALTH_PREFIX))
+      return deadline === undefined ? serve() : runWithDeadline(deadline, serve);
+    const reason = shedder.enter();
+    if (reason !== undefined) {
+      done(m, Status.RESOURCE_EXHAUSTED, performance.now());
+      throw new ServerError(Status.RESOURCE_EXHAUSTED, `overloaded (${reason}); try again shortly`);
+    }
+    try {
+      return await (deadline === undefined ? serve() : runWithDeadline(deadline, serve));
+    } finally {
+      shedder.leave();
+    }
   };
 
-  return async function* serverCall<Req, Res>(call: ServerMiddlewareCall<Req, Res>, context: CallContext) {
-    const m = metricsOf(call.method.path);
+  const middleware = async function* serverCall<Req, Res>(call: ServerMiddlewareCall<Req, Res>, context: CallContext) {
     const header = context.metadata.get(REQUEST_ID_HEADER);
     const id = typeof header === "string" && header !== "" ? header : undefined;
     if (!call.requestStream && !call.responseStream) {
       // Unary (every dzug method): one await, the whole call inside the request id's store and under
       // the caller's deadline (the calls the handler makes inherit what is left of it).
-      // Shed before any work; health checks never are (probes must see the truth).
-      if (shedder && !call.method.path.startsWith(HEALTH_PREFIX)) {
-        const reason = shedder.enter();
-        if (reason !== undefined) {
-          done(m, Status.RESOURCE_EXHAUSTED, performance.now());
-          throw new ServerError(Status.RESOURCE_EXHAUSTED, `overloaded (${reason}); try again shortly`);
-        }
-        try {
-          return await serveCall(call, context, m, id);
-        } finally {
-          shedder.leave();
-        }
-      }
-      return await serveCall(call, context, m, id);
+      return await unary(
+        call.method.path,
+        { requestId: id, deadline: callDeadline(context.metadata) },
+        context,
+        async () => {
+          const step = await call.next(call.request, context).next();
+          if (!step.done) throw new Error("a unary handler yielded a message");
+          return step.value;
+        },
+      );
     }
+    const m = metricsOf(call.method.path);
     // Streaming (the health service's Watch): each step of the handler runs inside the store.
     const start = performance.now();
     let code: Status = Status.OK;
@@ -138,4 +160,5 @@ export function serverCallMiddleware(opts: {
       done(m, code, start);
     }
   } as ServerMiddleware;
+  return { unary, middleware };
 }

@@ -1,6 +1,6 @@
 // The bootstrap every gRPC service shares: config, logger, metrics, tracing, gRPC server with health,
 // admin listener, etcd registration and graceful shutdown. A service supplies its handlers in `setup`.
-import { type CompatServiceDefinition, createServer, type ServiceImplementation } from "nice-grpc";
+import type { CompatServiceDefinition, ServiceImplementation } from "nice-grpc";
 import { openTelemetryServerMiddleware } from "nice-grpc-opentelemetry";
 import { HealthDefinition, HealthServiceImpl, HealthState } from "nice-grpc-server-health";
 import type { Registry } from "prom-client";
@@ -8,16 +8,16 @@ import type { z } from "zod";
 import { type AdminServer, startAdminServer } from "./admin-server.ts";
 import { loadConfig } from "./config.ts";
 import type { ServiceBaseConfig } from "./config-schema.ts";
-import { deadlineServerInterceptor } from "./deadline.ts";
 import { type Discovery, Registrar } from "./discovery/index.ts";
 import { ReadyRegistration } from "./discovery/ready-registration.ts";
+import { createServiceServer } from "./grpc-server.ts";
 import type { Logger } from "./logger.ts";
 import { LoadShedder } from "./overload.ts";
 import { delay, drainWithin, once, runMain, startRuntime, VERSION } from "./runtime.ts";
 
 export { defaultClientMiddleware } from "./runtime.ts";
 
-import { serverCallMiddleware } from "./server-call.ts";
+import { serverCalls } from "./server-call.ts";
 
 /** gRPC health service name that answers SERVING while the process is alive (Kubernetes liveness). */
 export const LIVENESS_SERVICE = "liveness";
@@ -91,14 +91,15 @@ export async function startService<S extends z.ZodObject>(
   if (setup.close) cleanups.push(setup.close);
 
   const health = HealthState();
-  // Spans only when tracing is on: the middleware costs ~1-2 % of a call even with a no-op tracer.
-  // The deadline interceptor exposes the caller's grpc-timeout to the call middleware (platform/deadline.ts).
   const shedder = new LoadShedder(base.overload, metrics);
   cleanups.push(async () => shedder.close());
-  const grpcServer = createServer({ interceptors: [deadlineServerInterceptor] });
-  const server = (runtime.tracing.enabled ? grpcServer.use(openTelemetryServerMiddleware()) : grpcServer)
-    // Request id, deadline, metrics, error mapping and details in one middleware (platform/server-call.ts).
-    .use(serverCallMiddleware({ registry: metrics, service: spec.name, logger, shedder }));
+  // Request id, deadline, metrics, error mapping and details in one place (platform/server-call.ts);
+  // unary calls served on grpc-js directly unless tracing is on (platform/grpc-server.ts). Spans only
+  // when tracing is on: the middleware costs ~1-2 % of a call even with a no-op tracer.
+  const server = createServiceServer({
+    ...serverCalls({ registry: metrics, service: spec.name, logger, shedder }),
+    tracing: runtime.tracing.enabled ? openTelemetryServerMiddleware() : undefined,
+  });
   for (const s of setup.services) server.add(s.definition, s.implementation);
   server.add(HealthDefinition, HealthServiceImpl(health));
   const serviceNames = setup.services.map((s) => (s.definition as { fullName?: string }).fullName ?? "");

@@ -5,10 +5,11 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { describe, test } from "node:test";
-import { ClientError, createChannel, createClient, createServer, Metadata, Status } from "nice-grpc";
-import { currentDeadline, DEADLINE_METADATA, deadlineServerInterceptor } from "../../platform/deadline.ts";
+import { ClientError, createChannel, createClient, Metadata, type ServerMiddleware, Status } from "nice-grpc";
+import { currentDeadline, DEADLINE_METADATA } from "../../platform/deadline.ts";
 import { Discovery, Registrar, type TransportName, transportNames } from "../../platform/discovery/index.ts";
-import { serverCallMiddleware } from "../../platform/server-call.ts";
+import { createServiceServer } from "../../platform/grpc-server.ts";
+import { serverCalls } from "../../platform/server-call.ts";
 import { UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
 import { waitFor } from "../harness/wait.ts";
 import { captureLogger, echoImpl, newRegistry, record, useEtcd } from "./helpers.ts";
@@ -16,11 +17,22 @@ import { captureLogger, echoImpl, newRegistry, record, useEtcd } from "./helpers
 const fx = useEtcd();
 const cleanups = fx.cleanups;
 
-/** A server as platform/service.ts builds it, as far as deadlines go; `getUser` runs `onGetUser`. */
-async function startServer(id: string, onGetUser: (signal: AbortSignal) => Promise<void>) {
-  const server = createServer({ interceptors: [deadlineServerInterceptor] }).use(
-    serverCallMiddleware({ registry: newRegistry(), service: id, logger: captureLogger().logger }),
-  );
+/** With tracing on, platform/service.ts serves every call through nice-grpc and an extra middleware. */
+const passThrough: ServerMiddleware = async function* (call, context) {
+  return yield* call.next(call.request, context);
+};
+
+type Kind = "flat" | "nice";
+
+/**
+ * A server as platform/service.ts builds it (`flat`: tracing off, unary calls on grpc-js directly;
+ * `nice`: tracing on, through nice-grpc); `getUser` runs `onGetUser`.
+ */
+async function startServer(kind: Kind, id: string, onGetUser: (signal: AbortSignal) => Promise<void>) {
+  const server = createServiceServer({
+    ...serverCalls({ registry: newRegistry(), service: id, logger: captureLogger().logger }),
+    tracing: kind === "nice" ? passThrough : undefined,
+  });
   const echo = echoImpl(id);
   server.add(UserServiceDefinition, {
     ...echo,
@@ -62,76 +74,77 @@ async function discoveryOf(
 }
 
 for (const transport of transportNames)
-  describe(`deadlines end to end (${transport})`, () => {
-    test("front → back: each server sees the caller's deadline minus elapsed time; a number is relative", async () => {
-      const prefix = `/t-${randomBytes(3).toString("hex")}`;
-      const seen: Record<string, number | undefined> = {};
-      const backAddress = await startServer("back", async () => {
-        seen.back = currentDeadline();
-      });
-      let discovery: Discovery | undefined;
-      const frontAddress = await startServer("front", async () => {
-        seen.front = currentDeadline();
-        await new Promise((r) => setTimeout(r, 100)); // time spent before the next hop
-        // No deadline given: the call inherits what is left of the one being served.
-        await discovery?.client("back", UserServiceDefinition).getUser({ id: 1 });
-      });
-      discovery = await discoveryOf(prefix, transport, [
-        ["front", frontAddress],
-        ["back", backAddress],
-      ]);
-      const front = discovery.client("front", UserServiceDefinition, { deadlineMs: 30_000 });
-
-      const startedAt = Date.now();
-      await front.getUser({ id: 1 }, { deadline: 2_000 });
-      const expected = startedAt + 2_000;
-      assert.ok(seen.front !== undefined && seen.back !== undefined, "both servers saw a deadline");
-      // grpc-timeout is relative: the server's deadline is its receive time + what was left when sent.
-      assert.ok(Math.abs(seen.front - expected) < 250, `front saw ${seen.front - startedAt} ms, want ~2000`);
-      assert.ok(
-        seen.back <= seen.front + 50,
-        `back (${seen.back - startedAt}) not after front (${seen.front - startedAt})`,
-      );
-      assert.ok(seen.back > seen.front - 500, "back saw the inherited deadline, not a fresh default");
-
-      // A Date deadline is absolute.
-      const at = new Date(Date.now() + 1_500);
-      await front.getUser({ id: 1 }, { deadline: at });
-      assert.ok(Math.abs((seen.front as number) - at.getTime()) < 250, "Date deadline reached the server");
-    });
-
-    test("the deadline cannot be forged through metadata; a call past its deadline is cancelled on the server", async () => {
-      const prefix = `/t-${randomBytes(3).toString("hex")}`;
-      let seen: number | undefined = -1;
-      let cancelled: Promise<boolean> | undefined;
-      const address = await startServer("slow", async (signal) => {
-        seen = currentDeadline();
-        if (seen === undefined) return;
-        cancelled = new Promise((resolve) => {
-          const t = setTimeout(() => resolve(false), 5_000);
-          signal.addEventListener("abort", () => {
-            clearTimeout(t);
-            resolve(true);
-          });
+  for (const kind of ["flat", "nice"] as const)
+    describe(`deadlines end to end (${transport}, ${kind} server)`, () => {
+      test("front → back: each server sees the caller's deadline minus elapsed time; a number is relative", async () => {
+        const prefix = `/t-${randomBytes(3).toString("hex")}`;
+        const seen: Record<string, number | undefined> = {};
+        const backAddress = await startServer(kind, "back", async () => {
+          seen.back = currentDeadline();
         });
-        await cancelled;
-      });
-      // A plain client without a deadline, sending the internal entry itself: the server ignores it.
-      const channel = createChannel(address);
-      cleanups.push(() => channel.close());
-      await createClient(UserServiceDefinition, channel).getUser(
-        { id: 1 },
-        { metadata: Metadata({ [DEADLINE_METADATA]: "1" }) },
-      );
-      assert.equal(seen, undefined);
+        let discovery: Discovery | undefined;
+        const frontAddress = await startServer(kind, "front", async () => {
+          seen.front = currentDeadline();
+          await new Promise((r) => setTimeout(r, 100)); // time spent before the next hop
+          // No deadline given: the call inherits what is left of the one being served.
+          await discovery?.client("back", UserServiceDefinition).getUser({ id: 1 });
+        });
+        discovery = await discoveryOf(prefix, transport, [
+          ["front", frontAddress],
+          ["back", backAddress],
+        ]);
+        const front = discovery.client("front", UserServiceDefinition, { deadlineMs: 30_000 });
 
-      const discovery = await discoveryOf(prefix, transport, [["slow", address]]);
-      const slow = discovery.client("slow", UserServiceDefinition);
-      const t0 = performance.now();
-      await assert.rejects(slow.getUser({ id: 1 }, { deadline: 300 }), (err: unknown) => {
-        return err instanceof ClientError && err.code === Status.DEADLINE_EXCEEDED;
+        const startedAt = Date.now();
+        await front.getUser({ id: 1 }, { deadline: 2_000 });
+        const expected = startedAt + 2_000;
+        assert.ok(seen.front !== undefined && seen.back !== undefined, "both servers saw a deadline");
+        // grpc-timeout is relative: the server's deadline is its receive time + what was left when sent.
+        assert.ok(Math.abs(seen.front - expected) < 250, `front saw ${seen.front - startedAt} ms, want ~2000`);
+        assert.ok(
+          seen.back <= seen.front + 50,
+          `back (${seen.back - startedAt}) not after front (${seen.front - startedAt})`,
+        );
+        assert.ok(seen.back > seen.front - 500, "back saw the inherited deadline, not a fresh default");
+
+        // A Date deadline is absolute.
+        const at = new Date(Date.now() + 1_500);
+        await front.getUser({ id: 1 }, { deadline: at });
+        assert.ok(Math.abs((seen.front as number) - at.getTime()) < 250, "Date deadline reached the server");
       });
-      assert.ok(performance.now() - t0 < 2_000, "the caller got DEADLINE_EXCEEDED at its deadline");
-      assert.equal(await cancelled, true, "the server's call signal aborted at the deadline");
+
+      test("the deadline cannot be forged through metadata; a call past its deadline is cancelled on the server", async () => {
+        const prefix = `/t-${randomBytes(3).toString("hex")}`;
+        let seen: number | undefined = -1;
+        let cancelled: Promise<boolean> | undefined;
+        const address = await startServer(kind, "slow", async (signal) => {
+          seen = currentDeadline();
+          if (seen === undefined) return;
+          cancelled = new Promise((resolve) => {
+            const t = setTimeout(() => resolve(false), 5_000);
+            signal.addEventListener("abort", () => {
+              clearTimeout(t);
+              resolve(true);
+            });
+          });
+          await cancelled;
+        });
+        // A plain client without a deadline, sending the internal entry itself: the server ignores it.
+        const channel = createChannel(address);
+        cleanups.push(() => channel.close());
+        await createClient(UserServiceDefinition, channel).getUser(
+          { id: 1 },
+          { metadata: Metadata({ [DEADLINE_METADATA]: "1" }) },
+        );
+        assert.equal(seen, undefined);
+
+        const discovery = await discoveryOf(prefix, transport, [["slow", address]]);
+        const slow = discovery.client("slow", UserServiceDefinition);
+        const t0 = performance.now();
+        await assert.rejects(slow.getUser({ id: 1 }, { deadline: 300 }), (err: unknown) => {
+          return err instanceof ClientError && err.code === Status.DEADLINE_EXCEEDED;
+        });
+        assert.ok(performance.now() - t0 < 2_000, "the caller got DEADLINE_EXCEEDED at its deadline");
+        assert.equal(await cancelled, true, "the server's call signal aborted at the deadline");
+      });
     });
-  });
