@@ -11,10 +11,16 @@
 //   baseline-1+1   (--baseline DIR) dzug 1 + 1 from another checkout: before/after a change
 // Each system is started, warmed up (--warmup requests, not counted), then measured --repeats times
 // (--requests each, --connections keep-alive connections, every answer checked), then stopped.
+// One connection by default: each request is served alone, so none shares an event-loop turn, a
+// socket write or an HTTP/2 frame batch with another. With several in flight the per-request count
+// depends on how many arrive together, which depends on timing (the machine's load), not the code.
+// Each count is also given without V8's garbage collector and optimising compilers (by C++ function,
+// bench/lib/callgrind-dump.ts): they come in lumps (a major GC, a tier-up) that a window may or may
+// not contain, so that figure is the steadier one for a before/after; the total is the cost.
 // Under valgrind the processes run ~50× slower, so deadlines and the event-loop-lag shedding limit are
 // raised for these processes (the shedder still runs); nothing else differs from the shipped config.
 //
-// Flags: --requests N (5000) --warmup N (2000) --repeats N (2) --connections C (8) --quick (1000/1000/1)
+// Flags: --requests N (2000) --warmup N (3000) --repeats N (3) --connections C (1) --quick (500/1000/1)
 //        --only a,b (systems; dzug-1+1 and express-grpc by default) --baseline DIR --keep DIR --json FILE
 //        --counted gateway,user,relation (the processes run under callgrind; the others run normally,
 //        which makes a gateway-only before/after several times faster)
@@ -36,7 +42,7 @@ const { values: flags } = parseArgs({
     requests: { type: "string" },
     warmup: { type: "string" },
     repeats: { type: "string" },
-    connections: { type: "string", default: "8" },
+    connections: { type: "string", default: "1" },
     only: { type: "string" },
     counted: { type: "string", default: "gateway,user,relation" },
     baseline: { type: "string" },
@@ -45,9 +51,9 @@ const { values: flags } = parseArgs({
   },
 });
 const quick = flags.quick === true;
-const REQUESTS = Number(flags.requests ?? (quick ? 1000 : 5000));
-const WARMUP = Number(flags.warmup ?? (quick ? 1000 : 2000));
-const REPEATS = Number(flags.repeats ?? (quick ? 1 : 2));
+const REQUESTS = Number(flags.requests ?? (quick ? 500 : 2000));
+const WARMUP = Number(flags.warmup ?? (quick ? 1000 : 3000));
+const REPEATS = Number(flags.repeats ?? (quick ? 1 : 3));
 const CONNECTIONS = Number(flags.connections);
 const ONLY = new Set(flags.only ? flags.only.split(",") : ["dzug-1+1", "express-grpc"]);
 if (flags.baseline) ONLY.add("baseline-1+1");
@@ -58,8 +64,8 @@ const log = (s: string) => process.stdout.write(`${s}\n`);
 
 const ROLES = ["gateway", "user", "relation"] as const;
 type Role = (typeof ROLES)[number];
-/** Instructions per request of each role, one entry per repeat. */
-type Counts = Record<Role, number[]>;
+/** Instructions per request of each role, one entry per repeat: all, and without GC and compilers. */
+type Counts = Record<Role, { total: number[]; rest: number[] }>;
 
 let system: DzugSystem | undefined;
 const procs = new BenchProcesses(dir);
@@ -78,18 +84,26 @@ async function measure(s: CountedSystem, expectBody: string): Promise<Counts> {
   const t0 = Date.now();
   await driveFixedCount({ url: s.url, requests: WARMUP, connections: CONNECTIONS, expectBody });
   log(`  ${s.name}: warm-up ${WARMUP} requests in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-  const out: Counts = { gateway: [], user: [], relation: [] };
+  const out: Counts = {
+    gateway: { total: [], rest: [] },
+    user: { total: [], rest: [] },
+    relation: { total: [], rest: [] },
+  };
   for (let r = 0; r < REPEATS; r++) {
     const t1 = Date.now();
     await Promise.all(ROLES.map((role) => s[role].start()));
     await driveFixedCount({ url: s.url, requests: REQUESTS, connections: CONNECTIONS, expectBody });
-    const totals = await Promise.all(ROLES.map((role) => s[role].dump()));
+    const dumps = await Promise.all(ROLES.map((role) => s[role].dump()));
     ROLES.forEach((role, i) => {
-      out[role].push((totals[i] as number) / REQUESTS);
+      const d = dumps[i];
+      out[role].total.push(d ? d.total / REQUESTS : Number.NaN);
+      out[role].rest.push(d ? (d.total - d.gc - d.compiler) / REQUESTS : Number.NaN);
     });
-    const k = ROLES.map((role) => `${role} ${fmtK(out[role][r] as number)}`).join(", ");
+    const k = ROLES.map(
+      (role) => `${role} ${fmtK(out[role].total[r] as number)} (${fmtK(out[role].rest[r] as number)})`,
+    ).join(", ");
     log(
-      `  ${s.name}: repeat ${r + 1}/${REPEATS}, ${REQUESTS} requests in ${((Date.now() - t1) / 1000).toFixed(0)} s: ${k} k instr/req`,
+      `  ${s.name}: repeat ${r + 1}/${REPEATS}, ${REQUESTS} requests in ${((Date.now() - t1) / 1000).toFixed(0)} s: ${k} k instr/req (without GC and compilers)`,
     );
   }
   return out;
@@ -133,18 +147,33 @@ try {
     await stopCounted();
   }
 
-  const med = (name: string, role: Role) => median(results.get(name)?.[role] ?? []);
+  const med = (name: string, role: Role, k: "total" | "rest") => median(results.get(name)?.[role][k] ?? []);
   const rows: string[][] = [
-    ["system", "gateway k instr/req", "user k instr/RPC", "relation k instr/RPC", "spread (max/min)"],
+    [
+      "system",
+      ...ROLES.flatMap((r) => [`${r} k instr/${r === "gateway" ? "req" : "RPC"}`, "without GC, compilers"]),
+      "spread (max/min)",
+    ],
   ];
   for (const [name, c] of results) {
-    const spread = Math.max(...ROLES.map((r) => Math.max(...c[r]) / Math.min(...c[r])));
-    rows.push([name, ...ROLES.map((r) => fmtK(med(name, r))), fmt.ratio(spread)]);
+    const spreads = ROLES.flatMap((r) => [c[r].total, c[r].rest]).map((xs) => Math.max(...xs) / Math.min(...xs));
+    const spread = Math.max(...spreads.filter((x) => !Number.isNaN(x)));
+    rows.push([
+      name,
+      ...ROLES.flatMap((r) => [fmtK(med(name, r, "total")), fmtK(med(name, r, "rest"))]),
+      fmt.ratio(spread),
+    ]);
   }
-  const ratioRows: string[][] = [["ratio", "gateway", "user", "relation"]];
+  const ratioRows: string[][] = [["ratio (medians)", ...ROLES.flatMap((r) => [r, "without GC, compilers"])]];
   const ratio = (label: string, a: string, b: string) => {
     if (results.has(a) && results.has(b))
-      ratioRows.push([label, ...ROLES.map((r) => fmt.ratio(med(a, r) / med(b, r)))]);
+      ratioRows.push([
+        label,
+        ...ROLES.flatMap((r) => [
+          fmt.ratio(med(a, r, "total") / med(b, r, "total")),
+          fmt.ratio(med(a, r, "rest") / med(b, r, "rest")),
+        ]),
+      ]);
   };
   ratio("dzug-1+1 ÷ express-grpc (targets: gateway ≤ 1.15×, services ≤ 2×)", "dzug-1+1", "express-grpc");
   ratio("dzug-1+1 ÷ node-grpc", "dzug-1+1", "node-grpc");

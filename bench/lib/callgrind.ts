@@ -7,6 +7,7 @@ import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { createWriteStream, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { type DumpSplit, splitDump } from "./callgrind-dump.ts";
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, "../..");
@@ -74,9 +75,9 @@ export class CallgrindProcess {
     if (this.counted) await this.#control("--instr=on");
   }
 
-  /** Dumps what was counted since start() (or the last dump) and returns its instruction total. */
-  async dump(): Promise<number> {
-    if (!this.counted) return Number.NaN;
+  /** Dumps what was counted since start() (or the last dump): its instructions, split (callgrind-dump.ts). */
+  async dump(): Promise<DumpSplit | undefined> {
+    if (!this.counted) return undefined;
     const before = this.#dumps().length;
     await this.#control("--dump");
     const files = this.#dumps();
@@ -84,7 +85,9 @@ export class CallgrindProcess {
     const text = readFileSync(join(this.#dir, files[files.length - 1] as string), "utf8");
     const m = /^summary:\s*(\d+)/m.exec(text) ?? /^totals:\s*(\d+)/m.exec(text);
     if (!m) throw new Error(`${this.name}: no summary in the callgrind dump`);
-    return Number(m[1]);
+    const split = splitDump(text);
+    if (split.total !== Number(m[1])) throw new Error(`${this.name}: dump total ${split.total} ≠ summary ${m[1]}`);
+    return split;
   }
 
   #dumps(): string[] {
