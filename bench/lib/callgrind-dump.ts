@@ -3,7 +3,7 @@
 // counts as the rest). GC and compilation come in lumps (a major GC now and then, tier-ups after a
 // change of shape), so "the rest" is the steadier figure for a before/after; the total is the cost.
 //
-//   node bench/lib/callgrind-dump.ts FILE…   prints the split of each dump
+//   node bench/lib/callgrind-dump.ts [--per N] FILE…   prints the split of each dump (per request of N)
 
 /** Instructions of one dump. */
 export interface DumpSplit {
@@ -41,6 +41,10 @@ export function splitDump(text: string): DumpSplit {
         if (m[2] !== undefined) names.set(m[1] as string, m[2]);
         fn = names.get(m[1] as string) ?? "";
       } else fn = line.slice(3);
+    } else if (line.startsWith("cfn=")) {
+      // A callee's name is defined where it is first named, often here ("cfn=(12) name").
+      const m = /^cfn=\((\d+)\) (.*)$/.exec(line);
+      if (m) names.set(m[1] as string, m[2] as string);
     } else if (line.startsWith("calls=")) skipNext = true;
   }
   return out;
@@ -48,11 +52,16 @@ export function splitDump(text: string): DumpSplit {
 
 if (import.meta.main) {
   const { readFileSync } = await import("node:fs");
-  for (const f of process.argv.slice(2)) {
+  const { parseArgs } = await import("node:util");
+  const { values, positionals } = parseArgs({ options: { per: { type: "string" } }, allowPositionals: true });
+  // --per N: thousands of instructions per request of a dump that counted N requests.
+  const per = Number(values.per ?? 0);
+  const show = (x: number) => (per > 0 ? `${(x / per / 1000).toFixed(1)} k/req` : String(x));
+  for (const f of positionals) {
     const s = splitDump(readFileSync(f, "utf8"));
     const pct = (x: number) => `${((100 * x) / s.total).toFixed(1)} %`;
     process.stdout.write(
-      `${f}: total ${s.total}, GC ${s.gc} (${pct(s.gc)}), compiler ${s.compiler} (${pct(s.compiler)}), rest ${s.total - s.gc - s.compiler}\n`,
+      `${f}: total ${show(s.total)}, GC ${show(s.gc)} (${pct(s.gc)}), compiler ${show(s.compiler)} (${pct(s.compiler)}), rest ${show(s.total - s.gc - s.compiler)}\n`,
     );
   }
 }
