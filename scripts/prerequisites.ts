@@ -27,6 +27,12 @@ export const DEBOOTSTRAP: Prerequisite = {
   present: onPath("debootstrap"),
 };
 export const WRK: Prerequisite = { name: "wrk", aptPackage: "wrk", present: onPath("wrk") };
+/** Instruction counts of `npm run bench:instructions` (callgrind); no test needs it. */
+export const VALGRIND: Prerequisite = {
+  name: "valgrind",
+  aptPackage: "valgrind",
+  present: () => onPath("valgrind")() && onPath("callgrind_control")(),
+};
 /** The reverse proxy standing in for an ingress controller (tests/harness/nginx.ts). */
 export const NGINX: Prerequisite = {
   name: "nginx",
