@@ -5,8 +5,10 @@
 // Why the detours: nice-grpc's client never passes a deadline to grpc-js (its deadline middleware only
 // aborts locally, so no grpc-timeout is sent), and its server CallContext does not expose the deadline
 // grpc-js parsed. So (client) a Channel wrapper gives grpc-js the current deadline when a call is
-// created, and (server) a grpc-js interceptor copies the parsed deadline into a metadata entry the
-// call middleware (platform/server-call.ts) reads; the entry is always overwritten, so a caller cannot forge it.
+// created, and (server) the flat server (platform/grpc-server.ts) reads the deadline from the grpc-js
+// call; with tracing on, when nice-grpc serves the calls, a grpc-js interceptor copies the parsed
+// deadline into a metadata entry the call middleware (platform/server-call.ts) reads. The entry is
+// always overwritten, so a caller cannot forge it.
 import { AsyncLocalStorage } from "node:async_hooks";
 import {
   type Channel,
