@@ -123,6 +123,13 @@ export async function openDatabase<DB>(opts: OpenDatabaseOptions): Promise<Datab
     });
     // An idle client losing its server connection emits on the pool; without a listener that crashes.
     pool.on("error", (err) => opts.logger.warn({ err }, "postgres pool client error"));
+    // pg-pool listens only while a client is idle; one checked out between two queries (in a
+    // transaction, or just acquired) emits its connection's death to nobody: an uncaught exception that
+    // ended the process. Every client gets a listener for its whole life; the failed query rejects on
+    // its own, and the pool drops the client when it comes back unqueryable.
+    pool.on("connect", (client) => {
+      client.on("error", (err) => opts.logger.warn({ err }, "postgres connection error"));
+    });
     dialect = new PostgresDialect({ pool });
   }
   const db = new Kysely<DB>({ dialect });
