@@ -8,7 +8,7 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, syml
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { helmBin, parseManifests, REPO_ROOT } from "../chart/helpers.ts";
+import { apiVersionArgs, helmBin, parseManifests, REPO_ROOT } from "../chart/helpers.ts";
 
 const NAME = "gadget";
 let copy = "";
@@ -93,6 +93,8 @@ describe("npm run new:service", () => {
       join(copy, "charts/dzug"),
       "-f",
       join(copy, "charts/dzug/ci/full-values.yaml"),
+      // full-values asks for monitors where their CRDs exist (enabled: auto): a cluster that has them.
+      ...apiVersionArgs(),
     ]);
     assert.equal(r.code, 0, r.out);
     const objs = parseManifests(r.out);
