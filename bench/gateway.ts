@@ -6,7 +6,7 @@
 // next design), all driven by wrk with the same threads/connections/duration:
 //   dzug-2+2       the gateway as shipped over 2 user + 2 relation instances
 //   dzug-1+1       the same over 1 user + 1 relation instance (its own discovery prefix)
-//   dzug-h2        dzug-1+1 with discovery.transport http2 on the gateway (same 1 + 1 instances)
+//   dzug-grpc-js   dzug-1+1 with discovery.transport grpc-js on the gateway (same 1 + 1 instances)
 //   express-grpc   Express 5 → raw grpc-js, one channel per backend (bench/lib/minimal-gateway.ts)
 //   node-grpc      minimal node:http → raw grpc-js, the same
 //                  (both call two bare grpc-js servers answering from memory: bench/lib/bare-grpc-server.ts)
@@ -24,7 +24,7 @@
 // Default: 5 rounds × 8 s, wrk -t1 -c32, one 10 s profile (about 5 min). Flags:
 //   --quick                 2 rounds × 4 s, no profile (about 1.5 min)
 //   --rounds N --seconds S --connections C --threads T --profile-seconds S
-//   --profile-design NAME   profile that dzug gateway instead of dzug-1+1's (e.g. dzug-h2)
+//   --profile-design NAME   profile that dzug gateway instead of dzug-1+1's (e.g. dzug-grpc-js)
 //   --only a,b              these designs only (dzug-1+1 and express-grpc, the bases of the ratios, always run)
 //   --baseline DIR          also run dzug 1 + 1 from another checkout DIR ("baseline-1+1"; before/after)
 //   --keep DIR              keep profiles and process logs in DIR;  --json FILE  write all results
@@ -140,10 +140,10 @@ try {
   const rows = designTable(designs, results, BASE);
   const rpcRows = perRpcTable(designs, results, ANCHOR);
   const targetList = targets(results, { dzug: BASE, express: ANCHOR, perCall: "per-call" });
-  // The http2 transport's gateway against the same bounds (its backends are dzug-1+1's).
-  if (results.has("dzug-h2"))
+  // The grpc-js transport's gateway against the same bounds (its backends are dzug-1+1's).
+  if (results.has("dzug-grpc-js"))
     targetList.push(
-      ...targets(results, { dzug: "dzug-h2", express: ANCHOR, perCall: "per-call" }).filter(
+      ...targets(results, { dzug: "dzug-grpc-js", express: ANCHOR, perCall: "per-call" }).filter(
         (t) => !t.what.includes("service CPU"),
       ),
     );

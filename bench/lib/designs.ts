@@ -127,16 +127,16 @@ export async function startDesigns(
     pids: dzugPids(() => g11.handle, one),
     gatewayEnv: g11.env,
   });
-  if (wanted("dzug-h2")) {
-    const h2env = { DZUG_DISCOVERY_TRANSPORT: "http2" };
-    const g = await startGateway("dzug-h2", undefined, h2env);
+  if (wanted("dzug-grpc-js")) {
+    const env = { DZUG_DISCOVERY_TRANSPORT: "grpc-js" };
+    const g = await startGateway("dzug-grpc-js", undefined, env);
     designs.push({
-      name: "dzug-h2",
-      what: "dzug-1+1 with discovery.transport http2 (node:http2 sessions instead of grpc-js' client)",
+      name: "dzug-grpc-js",
+      what: "dzug-1+1's gateway with discovery.transport grpc-js (grpc-js' client instead of node:http2 sessions)",
       backends: "1 + 1",
       url: g.url,
       pids: dzugPids(() => g.handle, one),
-      gatewayEnv: { ...g.env, ...h2env },
+      gatewayEnv: { ...g.env, ...env },
     });
   }
   if (o.baseline) {

@@ -3,4 +3,7 @@
 // Config key discovery.transport. With tracing on, calls go through nice-grpc and grpc-js either way.
 export const transportNames = ["grpc-js", "http2"] as const;
 export type TransportName = (typeof transportNames)[number];
-export const DEFAULT_TRANSPORT: TransportName = "grpc-js";
+// http2 by default: the same behaviour (tests run the client, deadline and failover suites with both)
+// at half the client CPU per call; with it the gateway's CPU per request fell below the Express →
+// grpc-js anchor's (docs/benchmarks.md, run I).
+export const DEFAULT_TRANSPORT: TransportName = "http2";
