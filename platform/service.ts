@@ -110,10 +110,14 @@ export async function startService<S extends z.ZodObject>(
   try {
     const grpcPort = await server.listen(`${base.grpc.host}:${base.grpc.port}`);
     cleanups.push(async () => server.forceShutdown());
+    // The cause first: an instance whose database is gone also leaves etcd (ReadyRegistration), and
+    // "not registered" would then hide why.
     const notReadyReason = () => {
       if (draining) return "shutting down";
+      const dependency = setup.notReadyReason?.();
+      if (dependency !== undefined) return dependency;
       if (!registrar?.registered) return "not registered in etcd";
-      return setup.notReadyReason?.();
+      return undefined;
     };
     admin = await startAdminServer({ host: base.grpc.host, port: base.admin.port, registry: metrics, notReadyReason });
     const adminServer = admin;
