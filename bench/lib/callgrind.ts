@@ -3,20 +3,16 @@
 // ~5× slower instead of ~50×), so start-up and warm-up cost little; `measure()` turns counting on,
 // runs the given work and dumps: the dump's total is the instructions (all threads: main, GC helpers,
 // compiler) the process executed during that work.
-import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { createWriteStream, readdirSync, readFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { ProcessHandle } from "../../tests/harness/system.ts";
 import { type DumpSplit, splitDump } from "./callgrind-dump.ts";
 
 const run = promisify(execFile);
-const root = join(import.meta.dirname, "../..");
 
-export class CallgrindProcess {
-  readonly name: string;
-  readonly child: ChildProcess;
-  readonly logFile: string;
-  readonly exited: Promise<number | null>;
+export class CallgrindProcess extends ProcessHandle {
   /** False: run without valgrind (a peer of the counted processes; start/dump do nothing). */
   readonly counted: boolean;
   readonly #dir: string;
@@ -29,11 +25,7 @@ export class CallgrindProcess {
     dir: string,
     o: { cwd?: string; counted?: boolean } = {},
   ) {
-    this.name = name;
-    this.#dir = dir;
-    this.counted = o.counted ?? true;
-    this.logFile = join(dir, `${name}.log`);
-    const log = createWriteStream(this.logFile);
+    const counted = o.counted ?? true;
     const valgrind = [
       "--tool=callgrind",
       "--instr-atstart=no",
@@ -41,29 +33,12 @@ export class CallgrindProcess {
       "--smc-check=all-non-file",
       `--callgrind-out-file=${join(dir, `${name}.%p.callgrind`)}`,
     ];
-    const [command, args] = this.counted
-      ? ["valgrind", [...valgrind, process.execPath, script]]
-      : [process.execPath, [script]];
-    this.child = spawn(command, args, {
-      cwd: o.cwd ?? root,
-      env: { PATH: process.env.PATH ?? "", ...env },
-      stdio: "pipe",
+    super(name, script, env, dir, {
+      ...(o.cwd ? { cwd: o.cwd } : {}),
+      ...(counted ? { launcher: ["valgrind", valgrind] as [string, string[]] } : {}),
     });
-    this.child.stdout?.pipe(log, { end: false });
-    this.child.stderr?.pipe(log, { end: false });
-    this.exited = new Promise((resolve) => this.child.once("exit", (code) => resolve(code)));
-  }
-
-  get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  logs(): string {
-    try {
-      return readFileSync(this.logFile, "utf8");
-    } catch {
-      return "";
-    }
+    this.counted = counted;
+    this.#dir = dir;
   }
 
   async #control(...args: string[]): Promise<void> {
@@ -95,14 +70,5 @@ export class CallgrindProcess {
     return readdirSync(this.#dir)
       .filter((f) => f.startsWith(prefix))
       .sort((a, b) => Number(a.slice(prefix.length)) - Number(b.slice(prefix.length)));
-  }
-
-  async stop(timeoutMs = 30_000): Promise<void> {
-    if (this.running) {
-      this.child.kill("SIGTERM");
-      const timer = setTimeout(() => this.child.kill("SIGKILL"), timeoutMs);
-      await this.exited;
-      clearTimeout(timer);
-    }
   }
 }

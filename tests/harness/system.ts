@@ -26,12 +26,25 @@ export class ProcessHandle {
   readonly exited: Promise<number | null>;
   readonly #log: WriteStream;
 
-  constructor(name: string, script: string, env: Record<string, string>, logDir: string) {
+  /**
+   * `script` (relative to `o.cwd`, default the repo) run by this Node, or by `o.launcher` (a command and
+   * its arguments put before Node, e.g. valgrind: bench/lib/callgrind.ts). Output goes to `<name>.log`.
+   */
+  constructor(
+    name: string,
+    script: string,
+    env: Record<string, string>,
+    logDir: string,
+    o: { cwd?: string; launcher?: [string, string[]] } = {},
+  ) {
     this.name = name;
     this.logFile = join(logDir, `${name}.log`);
     this.#log = createWriteStream(this.logFile);
-    this.child = spawn(process.execPath, [script], {
-      cwd: root,
+    const [command, args] = o.launcher
+      ? [o.launcher[0], [...o.launcher[1], process.execPath, script]]
+      : [process.execPath, [script]];
+    this.child = spawn(command, args, {
+      cwd: o.cwd ?? root,
       env: { PATH: process.env.PATH ?? "", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
