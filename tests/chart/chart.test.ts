@@ -326,7 +326,19 @@ describe("gateway shutdown", () => {
       assert.equal(envOf(c).get("DZUG_SHUTDOWN_PROPAGATION_DELAY_MS").value, String(delayMs));
       assert.equal(pod.terminationGracePeriodSeconds, preStop + Math.ceil(delayMs / 1000) + 10 + 10);
       if (preStop > 0) assert.equal(c.lifecycle.preStop.sleep.seconds, preStop);
+      else assert.equal(c.lifecycle, undefined);
     }
+  });
+
+  test("preStop: the sleep action from Kubernetes 1.30 on, an exec of the image's sleep before", async () => {
+    const preStopOn = async (kubeVersion: string) => {
+      const args = ["--set", "gateway.preStopSleepSeconds=4", "--kube-version", kubeVersion];
+      return find(await render(args), "Deployment", "dzug-gateway").spec.template.spec.containers[0].lifecycle.preStop;
+    };
+    for (const v of ["1.30.0", "1.31.2", "v1.30.1-eks-1234"])
+      assert.deepEqual(await preStopOn(v), { sleep: { seconds: 4 } });
+    for (const v of ["1.27.0", "1.29.9", "v1.29.3-gke.100"])
+      assert.deepEqual(await preStopOn(v), { exec: { command: ["sleep", "4"] } });
   });
 });
 
@@ -439,6 +451,13 @@ describe("helm tests and NOTES", () => {
     const etcd = byName.get("dzug-test-etcd");
     assert.ok(etcd);
     assert.deepEqual(etcd.spec.containers[0].args.slice(-2), ["endpoint", "health"]);
+    // Client auth is on by default: the health check runs as the read-only gateway account (etcd-io/etcd#13692).
+    const env = envOf(etcd.spec.containers[0]);
+    assert.equal(env.get("ETCDCTL_USER").value, "gateway");
+    assert.deepEqual(env.get("ETCDCTL_PASSWORD").valueFrom.secretKeyRef, {
+      name: "dzug-etcd",
+      key: "gateway-password",
+    });
   });
 
   test("NOTES tell how to reach the API and Grafana", async () => {

@@ -179,8 +179,15 @@ spec:
           {{- if gt $preStop 0 }}
           lifecycle:
             preStop:
+              {{- /* The sleep action is GA (on by default) from Kubernetes 1.30; older API servers reject the
+              field. There, exec the image's own sleep (the dzug image is Debian-based: coreutils). */}}
+              {{- if semverCompare ">=1.30-0" $ctx.Capabilities.KubeVersion.Version }}
               sleep:
                 seconds: {{ $preStop }}
+              {{- else }}
+              exec:
+                command: ["sleep", "{{ $preStop }}"]
+              {{- end }}
           {{- end }}
           resources:
             {{- toYaml $v.resources | nindent 12 }}
