@@ -127,14 +127,27 @@ export class H2Session {
     if (this.state === connectivityState.SHUTDOWN) return;
     if (upSince !== undefined && performance.now() - upSince >= this.options.backoff.initialMs) {
       this.failures = 0;
-      this.connect();
+      this.reconnect();
       return;
     }
     this.state = connectivityState.TRANSIENT_FAILURE;
     const delay = backoffDelay(this.options.backoff, this.failures++);
     this.log.debug({ err: this.lastError, retryInMs: Math.round(delay) }, "connection failed");
-    this.reconnectTimer = setTimeout(() => this.connect(), delay);
+    this.reconnectTimer = setTimeout(() => this.reconnect(), delay);
     this.reconnectTimer.unref();
+  }
+
+  /** connect() from a timer: a throw there would be uncaught, so it becomes a failed attempt. */
+  private reconnect(): void {
+    try {
+      this.connect();
+    } catch (err) {
+      this.lastError = (err as Error).message;
+      this.current = undefined;
+      this.state = connectivityState.TRANSIENT_FAILURE;
+      this.reconnectTimer = setTimeout(() => this.reconnect(), backoffDelay(this.options.backoff, this.failures++));
+      this.reconnectTimer.unref();
+    }
   }
 
   /** Pings each connection every keepaliveTimeMs while calls are in flight; no ack in time drops it. */

@@ -8,6 +8,8 @@ export interface DiscoveryMetrics {
   instances: Gauge<"service">;
   stale: Gauge<"service">;
   malformed: Counter<"service">;
+  undialable: Counter<"service">;
+  watchErrors: Counter<"service">;
   picks: Counter<"service" | "instance" | "strategy">;
   retries: Counter<"service" | "method">;
   failures: Counter<"service" | "method" | "code">;
@@ -35,6 +37,16 @@ export function discoveryMetrics(registry: Registry): DiscoveryMetrics {
     malformed: counter(registry, {
       name: "dzug_discovery_malformed_records_total",
       help: "Registration values ignored by watchers",
+      labelNames: ["service"],
+    }),
+    undialable: counter(registry, {
+      name: "dzug_discovery_undialable_records_total",
+      help: "Instance records a caller could not open a connection for (skipped, logged)",
+      labelNames: ["service"],
+    }),
+    watchErrors: counter(registry, {
+      name: "dzug_discovery_watch_errors_total",
+      help: "Watch events or instance-set updates that failed unexpectedly (skipped, logged)",
       labelNames: ["service"],
     }),
     picks: counter(registry, {

@@ -73,6 +73,8 @@ export class InstancePool {
   /** Set with the http2 transport: each entry gets an H2Session with these options. */
   private readonly sessionOptions: H2SessionOptions | undefined;
   private entries = new Map<string, PoolEntry>();
+  /** id -> address of records that could not be dialled (reported once per address). */
+  private readonly undialable = new Map<string, string>();
   /** Per live instance id: its series (instance-series.ts); an id's series leave with it. */
   private readonly series = new Map<string, InstanceSeries>();
   private list: PoolEntry[] = [];
@@ -157,40 +159,68 @@ export class InstancePool {
     if (this.closed) return;
     const seen = new Set<string>();
     for (const rec of records) {
-      seen.add(rec.id);
       const cur = this.entries.get(rec.id);
       if (cur && cur.record.address === rec.address) {
+        seen.add(rec.id);
         cur.record = rec; // same address: keep the channel, take the new weight/zone/version
         continue;
       }
-      if (cur) this.retire(cur);
-      // deadlineChannel: calls carry the current deadline as grpc-timeout (platform/deadline.ts).
-      const channel = deadlineChannel(createChannel(rec.address, undefined, this.channelOptions));
-      const session = this.sessionOptions && new H2Session(rec.address, this.sessionOptions, this.log);
-      this.entries.set(rec.id, {
-        record: rec,
-        channel,
-        session,
-        inflight: 0,
-        picks: cur?.picks ?? 0,
-        removed: false,
-        ejected: false,
-        series: this.seriesOf(rec.id),
-      });
+      if (cur) {
+        this.entries.delete(rec.id);
+        this.retire(cur);
+      }
+      const opened = this.open(rec);
+      if (!opened) continue;
+      seen.add(rec.id);
+      this.entries.set(rec.id, { ...opened, picks: cur?.picks ?? 0, series: this.seriesOf(rec.id) });
       this.log.debug({ instance: rec.id, address: rec.address }, "channel opened");
     }
+    for (const id of this.undialable.keys()) if (!records.some((r) => r.id === id)) this.undialable.delete(id);
     for (const [id, e] of this.entries) {
       if (!seen.has(id)) {
         this.entries.delete(id);
         this.retire(e);
-        // Left the live set (deregistered, lease expired): its series leave /metrics with it. An
-        // ejected or unreachable instance that is still registered keeps them.
-        this.series.get(id)?.remove();
+      }
+    }
+    // Left the live set (deregistered, lease expired, or no longer dialable): its series leave /metrics
+    // with it. An ejected or unreachable instance that is still registered keeps them.
+    for (const [id, s] of this.series) {
+      if (!seen.has(id)) {
+        s.remove();
         this.series.delete(id);
       }
     }
     this.list = [...this.entries.values()];
     this.pickers = new WeakMap();
+  }
+
+  /**
+   * The channel (and http2 session) of a new instance, or undefined when its address cannot be dialled:
+   * grpc-js and node:http2 throw synchronously on some targets (ERR_INVALID_URL). Records are validated
+   * (address.ts), so this is the last line: such an instance is logged once, counted and skipped, and
+   * sync goes on with the others. It runs inside etcd3's watch event; a throw would end the process.
+   */
+  private open(rec: InstanceRecord): Omit<PoolEntry, "picks" | "series"> | undefined {
+    let channel: Channel | undefined;
+    try {
+      // deadlineChannel: calls carry the current deadline as grpc-timeout (platform/deadline.ts).
+      channel = deadlineChannel(createChannel(rec.address, undefined, this.channelOptions));
+      const session = this.sessionOptions && new H2Session(rec.address, this.sessionOptions, this.log);
+      this.undialable.delete(rec.id);
+      return { record: rec, channel, session, inflight: 0, removed: false, ejected: false };
+    } catch (err) {
+      try {
+        channel?.close();
+      } catch {
+        // never opened
+      }
+      if (this.undialable.get(rec.id) !== rec.address) {
+        this.undialable.set(rec.id, rec.address);
+        this.m.undialable.inc({ service: this.service });
+        this.log.warn({ instance: rec.id, address: rec.address, err }, "cannot dial instance record; skipped");
+      }
+      return undefined;
+    }
   }
 
   private seriesOf(id: string): InstanceSeries {

@@ -2,6 +2,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { z } from "zod";
+import { addressProblem } from "./address.ts";
 
 export interface InstanceRecord {
   id: string;
@@ -16,7 +17,11 @@ export interface InstanceRecord {
 export const instanceRecordSchema: z.ZodType<InstanceRecord> = z.object({
   id: z.string().min(1),
   service: z.string().min(1),
-  address: z.string().regex(/^.+:\d{1,5}$/, "host:port"),
+  // address.ts: an IP literal (IPv6 bracketed) or DNS name, port 1-65535; link-local refused.
+  address: z.string().superRefine((a, ctx) => {
+    const problem = addressProblem(a);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  }),
   version: z.string(),
   weight: z.number().int().min(1).max(10_000),
   zone: z.string(),
@@ -44,10 +49,14 @@ export function encodeRecord(record: InstanceRecord): string {
   return JSON.stringify(instanceRecordSchema.parse(record));
 }
 
+/** A record is ~200 bytes; a value past this is refused before parsing (anyone may write the prefix). */
+export const MAX_RECORD_BYTES = 4096;
+
 export type DecodeResult = { ok: true; record: InstanceRecord } | { ok: false; reason: string };
 
 /** Parses and validates one value found at `key` under `<prefix>/<service>/`. */
 export function decodeRecord(service: string, key: string, value: string): DecodeResult {
+  if (value.length > MAX_RECORD_BYTES) return { ok: false, reason: `value over ${MAX_RECORD_BYTES} bytes` };
   let json: unknown;
   try {
     json = JSON.parse(value);

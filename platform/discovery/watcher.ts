@@ -62,6 +62,10 @@ export class ServiceWatcher extends EventEmitter<ServiceWatcherEvents> {
     this.backoff = opts.backoff ?? { initialMs: 100, maxMs: 5_000 };
     this.m.instances.set({ service: this.service }, 0);
     this.m.stale.set({ service: this.service }, 0);
+    // Exported from the start, so rate()/increase() see the first one.
+    this.m.malformed.inc({ service: this.service }, 0);
+    this.m.undialable.inc({ service: this.service }, 0);
+    this.m.watchErrors.inc({ service: this.service }, 0);
   }
 
   get stale(): boolean {
@@ -169,10 +173,21 @@ export class ServiceWatcher extends EventEmitter<ServiceWatcherEvents> {
       w.on("data", (res) => {
         if (res.compact_revision && res.compact_revision !== "0") finish(`compacted at ${res.compact_revision}`);
       });
-      w.on("put", (kv) => this.applyPut(kv));
-      w.on("delete", (kv) => this.applyDelete(kv.key.toString()));
+      // These run inside etcd3's stream handler: a throw there is an uncaught exception that ends the
+      // process, so nothing may escape (one bad record must never take a caller down).
+      w.on("put", (kv) => this.guard("put", () => this.applyPut(kv)));
+      w.on("delete", (kv) => this.guard("delete", () => this.applyDelete(kv.key.toString())));
       this.closeCtl.signal.addEventListener("abort", onClose, { once: true });
     });
+  }
+
+  private guard(event: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.m.watchErrors.inc({ service: this.service });
+      this.log.error({ err, event }, "watch event failed; skipped (the next re-list repairs the set)");
+    }
   }
 
   private decode(kv: IKeyValue): InstanceRecord | undefined {
@@ -227,7 +242,14 @@ export class ServiceWatcher extends EventEmitter<ServiceWatcherEvents> {
     this.list = Object.freeze(list);
     this.m.instances.set({ service: this.service }, list.length);
     this.log.debug({ instances: list.map((r) => r.id) }, "instances changed");
-    this.emit("change", list);
+    // A listener that throws (a pool that cannot open a connection) must not break the watch or the
+    // loop that called us; the pool guards itself, this is the second line.
+    try {
+      this.emit("change", list);
+    } catch (err) {
+      this.m.watchErrors.inc({ service: this.service });
+      this.log.error({ err }, "a listener of instance changes failed");
+    }
   }
 }
 
