@@ -26,6 +26,7 @@ import {
 import type { Logger } from "pino";
 import { currentDeadline, runWithDeadline } from "../deadline.ts";
 import { type Balancer, createBalancer, type StrategyName } from "./balancer.ts";
+import { waitForFirstList } from "./first-list.ts";
 import { h2UnaryCall } from "./h2-call.ts";
 import type { DiscoveryMetrics } from "./metrics.ts";
 import { markedNotSent } from "./not-sent.ts";
@@ -169,7 +170,10 @@ export function createBalancedClient<Def extends CompatServiceDefinition>(
       let lastError: unknown;
       for (let attempt = 1; attempt <= opts.maxAttempts; attempt++) {
         callerSignal?.throwIfAborted();
-        const entry = pool.pick(balancer, tried);
+        let entry = pool.pick(balancer, tried);
+        // Empty before discovery's first list for want of an answer, not of instances: wait for it.
+        const listed = entry || tried.size > 0 ? undefined : pool.firstList();
+        if (listed && (await waitForFirstList(listed, endBy, callerSignal))) entry = pool.pick(balancer, tried);
         if (!entry) break;
         tried.add(entry.record.id);
         if (attempt > 1) m.retries.inc({ service, method: methodName });

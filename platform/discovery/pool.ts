@@ -107,6 +107,11 @@ export class InstancePool {
     this.sync(this.watcher.instances());
   }
 
+  /** Until the watcher's first list: a promise of it (a pick waits for it, first-list.ts); then undefined. */
+  firstList(): Promise<void> | undefined {
+    return this.watcher.ready ? undefined : this.watcher.start();
+  }
+
   /** Live entries, in the watcher's order. */
   live(): readonly PoolEntry[] {
     return this.list;
