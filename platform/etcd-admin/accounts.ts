@@ -5,6 +5,15 @@ import { serviceDir } from "../discovery/record.ts";
 
 export const ROOT_USER = "root";
 
+/** Read-only accounts (processes that watch the registry but never register): the gateway. */
+export const READERS = ["gateway"] as const;
+
+/** Every account's name, root first: the gRPC services (each registers itself) and the readers. The chart's
+ * Secret keys are `passwordKey` of each (generated into charts/dzug/templates/_services.tpl). */
+export function accountNames(services: readonly string[]): string[] {
+  return [ROOT_USER, ...services, ...READERS];
+}
+
 export interface Account {
   name: string;
   /** A service registering under `<prefix>/<name>/`; false = read-only. */

@@ -2,6 +2,7 @@
 // DZUG_CONFIG file < DZUG_* environment. `etcd.*` are root's credentials (username root).
 import { z } from "zod";
 import { discoverySection, etcdSection, logSection } from "../config-schema.ts";
+import { READERS } from "./accounts.ts";
 
 const url = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" });
 const accountName = z.string().regex(/^[a-z][a-z0-9-]*$/, "must be a lower-case name like user");
@@ -16,6 +17,16 @@ const clusterSection = z
     message: "members and clientUrls must list the same members in the same order",
     path: ["clientUrls"],
   });
+
+/** The accounts auth sets up and the mounted Secret holding their passwords (accounts.ts, passwords.ts). */
+const accountsSection = z.strictObject({
+  /** gRPC services: each may write under `<prefix>/<name>/` and read `<prefix>/`. */
+  services: z.array(accountName).min(1),
+  /** Read-only accounts (the gateway). */
+  readers: z.array(accountName).default([...READERS]),
+  /** A directory with one file `<name>-password` per account (the chart mounts the etcd Secret). */
+  passwordsDir: z.string().min(1),
+});
 
 export const memberInitSchema = z.strictObject({
   log: logSection,
@@ -34,6 +45,9 @@ export const memberInitSchema = z.strictObject({
     leaderWaitMs: z.number().int().min(0).default(5_000),
     deadlineMs: z.number().int().min(1_000).default(120_000),
   }),
+  /** With client auth on: every account's password must be in the mounted Secret before etcd may start, so a
+   * Secret missing a key stops the member with the key named instead of leaving etcd open. */
+  accounts: accountsSection.optional(),
 });
 
 export const authSchema = z.strictObject({
@@ -43,16 +57,13 @@ export const authSchema = z.strictObject({
     path: ["username"],
   }),
   discovery: discoverySection,
-  accounts: z.strictObject({
-    /** gRPC services: each may write under `<prefix>/<name>/` and read `<prefix>/`. */
-    services: z.array(accountName).min(1),
-    /** Read-only accounts (the gateway). */
-    readers: z.array(accountName).default(["gateway"]),
-    /** A directory with one file `<name>-password` per account (the chart mounts the etcd Secret). */
-    passwordsDir: z.string().min(1),
-  }),
+  accounts: accountsSection,
   /** 0 = set up once and exit; otherwise keep checking (a wiped cluster comes back without auth). */
   intervalMs: z.number().int().min(0).default(0),
+  /** With intervalMs > 0: GET /readyz on this address, 200 once auth is seen on, 503 with the reason (0 = none). */
+  status: z
+    .strictObject({ host: z.string().min(1).default("127.0.0.1"), port: z.number().int().min(0).max(65535).default(0) })
+    .default({ host: "127.0.0.1", port: 0 }),
 });
 
 export const pruneSchema = z.strictObject({ log: logSection, etcd: etcdSection, cluster: clusterSection });

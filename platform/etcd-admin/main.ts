@@ -2,22 +2,23 @@
 //   member-init  decide how this member starts, change membership, write the etcd --config-file
 //   auth         turn client auth on with root + one account per process kind (and keep it on)
 //   prune        remove members beyond the desired list (before a scale-down)
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { ConfigError, loadConfig } from "../config.ts";
 import { createLogger } from "../logger.ts";
-import { passwordKey } from "./accounts.ts";
+import { AuthStatus, serveAuthStatus } from "./auth-status.ts";
 import { authSchema, memberInitSchema, pruneSchema } from "./config.ts";
 import { ensureAuth, keepAuth, pruneMembers } from "./maintain.ts";
 import { initMember } from "./member-init.ts";
 import { parseSeeds } from "./member-plan.ts";
+import { accountsWithPasswords, readPasswords } from "./passwords.ts";
 
 const COMMANDS = ["member-init", "auth", "prune"] as const;
 
 async function memberInit(): Promise<void> {
   const { config } = loadConfig(memberInitSchema);
   const logger = createLogger({ level: config.log.level, service: "etcd-member-init", instance: config.member.name });
+  // Before anything else: a member must not start (and serve unauthenticated) without every account's password.
+  if (config.accounts) readPasswords(config.accounts);
   const seeds = parseSeeds(config.cluster.members);
   const index = seeds.findIndex((s) => s.name === config.member.name);
   if (index < 0) throw new ConfigError(`member.name ${config.member.name} is not in cluster.members`);
@@ -47,32 +48,21 @@ async function memberInit(): Promise<void> {
 async function auth(): Promise<void> {
   const { config } = loadConfig(authSchema);
   const logger = createLogger({ level: config.log.level, service: "etcd-auth", instance: "" });
-  const { services, readers, passwordsDir } = config.accounts;
-  const password = (name: string) => {
-    const file = join(passwordsDir, passwordKey(name));
-    let text: string;
-    try {
-      text = readFileSync(file, "utf8").trim();
-    } catch (err) {
-      throw new ConfigError(`accounts.passwordsDir: cannot read ${file}: ${(err as Error).message}`);
-    }
-    if (text.length < 16) throw new ConfigError(`accounts.passwordsDir: ${file} must hold 16+ characters`);
-    return text;
-  };
   const setup = {
     prefix: config.discovery.prefix,
     rootPassword: config.etcd.password,
-    accounts: [
-      ...services.map((name) => ({ name, registers: true, password: password(name) })),
-      ...readers.map((name) => ({ name, registers: false, password: password(name) })),
-    ],
+    accounts: accountsWithPasswords(config.accounts),
   };
   const stop = new AbortController();
   for (const s of ["SIGTERM", "SIGINT"] as const) process.once(s, () => stop.abort());
   if (config.intervalMs === 0) {
     await ensureAuth(config.etcd, setup, true, logger);
   } else {
-    await keepAuth(config.etcd, setup, config.intervalMs, logger, stop.signal);
+    const status = new AuthStatus();
+    const server =
+      config.status.port > 0 ? await serveAuthStatus(status, config.status.host, config.status.port) : undefined;
+    await keepAuth(config.etcd, setup, config.intervalMs, logger, stop.signal, status);
+    server?.close();
   }
   logger.flush();
 }

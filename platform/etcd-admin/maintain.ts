@@ -4,6 +4,7 @@ import type { EtcdConfig } from "../config-schema.ts";
 import type { Logger } from "../logger.ts";
 import { adminClient } from "./admin-client.ts";
 import { type AuthSetup, enableAuth, ensureAccounts } from "./auth-setup.ts";
+import { AuthStatus } from "./auth-status.ts";
 import { type SeedMember, surplusMembers } from "./member-plan.ts";
 
 /** One pass: auth off -> accounts + AuthEnable; `full` also re-applies accounts when auth is already on. */
@@ -25,20 +26,24 @@ export async function ensureAuth(etcd: EtcdConfig, setup: AuthSetup, full: boole
   }
 }
 
-/** Runs ensureAuth now (full) and then every `intervalMs` until `signal` aborts; errors are logged, never fatal. */
+/** Runs ensureAuth now (full) and then every `intervalMs` until `signal` aborts; errors are logged (and make
+ * `status` not ready with the reason), never fatal. */
 export async function keepAuth(
   etcd: EtcdConfig,
   setup: AuthSetup,
   intervalMs: number,
   logger: Logger,
   signal: AbortSignal,
+  status: AuthStatus = new AuthStatus(),
 ): Promise<void> {
   let full = true;
   while (!signal.aborted) {
     try {
       await ensureAuth(etcd, setup, full, logger);
       full = false;
+      status.on();
     } catch (err) {
+      status.off(`etcd client auth is not confirmed on: ${(err as Error)?.message ?? err}`);
       logger.warn({ err }, "etcd auth check failed; retrying");
     }
     await new Promise<void>((resolve) => {

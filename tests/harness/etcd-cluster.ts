@@ -245,6 +245,8 @@ export class EtcdCluster {
     const dir = join(this.dir, "accounts");
     mkdirSync(dir, { recursive: true });
     for (const a of [...this.services, "gateway"]) writeFileSync(join(dir, `${a}-password`), accountPassword(a));
+    // The chart's Secret holds root's password too (member-init and the keeper check every key is there).
+    writeFileSync(join(dir, "root-password"), this.rootEnv().DZUG_ETCD_PASSWORD as string);
     return {
       ...this.rootEnv(),
       DZUG_ETCD_ENDPOINTS: this.endpoints.join(","),

@@ -101,9 +101,19 @@ app.kubernetes.io/component: {{ .component }}
 {{- default (printf "%s-etcd" (include "dzug.fullname" .)) .Values.etcd.auth.existingSecret -}}
 {{- end -}}
 
-{{/* The etcd accounts besides root: one per gRPC service (registers itself) and the gateway (reads). */}}
+{{/* The etcd accounts besides root: one per gRPC service (registers itself) and each reader (the gateway). */}}
 {{- define "dzug.etcd.accounts" -}}
-{{- join " " (append (include "dzug.grpcServices" . | fromJsonArray) "gateway") -}}
+{{- join " " (concat (include "dzug.grpcServices" . | fromJsonArray) (include "dzug.etcd.readers" . | fromJsonArray)) -}}
+{{- end -}}
+
+{{/* The accounts the etcd admin commands set up or check, and where their passwords are mounted (the etcd Secret). */}}
+{{- define "dzug.etcd.accountsEnv" -}}
+- name: DZUG_ACCOUNTS_SERVICES
+  value: {{ include "dzug.grpcServices" . | fromJsonArray | join "," | quote }}
+- name: DZUG_ACCOUNTS_READERS
+  value: {{ include "dzug.etcd.readers" . | fromJsonArray | join "," | quote }}
+- name: DZUG_ACCOUNTS_PASSWORDS_DIR
+  value: /etc/dzug/etcd-accounts
 {{- end -}}
 
 {{/*
