@@ -69,7 +69,11 @@ describe("etcd Secret keys, derived from the account list", () => {
     assert.deepEqual(keysIn(para), [...KEYS].sort(), "docs/kubernetes.md security model");
     for (const args of [[], ["--set", "etcd.auth.existingSecret=gitops-etcd"]]) {
       const notes = await notesFor(args);
-      assert.deepEqual(keysIn(notes.slice(notes.indexOf("etcd client auth"))), [...KEYS].sort(), `NOTES ${args.join(" ")}`);
+      assert.deepEqual(
+        keysIn(notes.slice(notes.indexOf("etcd client auth"))),
+        [...KEYS].sort(),
+        `NOTES ${args.join(" ")}`,
+      );
     }
     assert.match(
       await notesFor(["--set", "etcd.auth.existingSecret=gitops-etcd"]),
