@@ -5,8 +5,8 @@
 //   node scripts/dashboards.ts --check  exit 1 if the committed files differ from what this produces
 //
 // Metric names are the ones fixed in docs/architecture.md (tests/chart/dashboards.test.ts checks that).
-// Every query keeps the metrics' own `service` and `instance` labels: `instance` is the picked backend
-// (the monitors scrape with honorLabels so Prometheus does not rename it to exported_instance).
+// Queries group by the metrics' own labels: `service` is the called service, `upstream` the picked instance
+// (`instance` is Prometheus' target label, i.e. the process that was scraped: the monitors keep it).
 import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -109,8 +109,8 @@ export function balancingDashboard(): DashboardBuilder {
         .gridPos({ h: 9, w: 12, x: 0, y: 1 })
         .withTarget(
           query(
-            `sum by (service, instance) (rate(dzug_balancer_picks_total{${SVC}}[1m]))`,
-            "{{service}} → {{instance}}",
+            `sum by (service, upstream) (rate(dzug_balancer_picks_total{${SVC}}[1m]))`,
+            "{{service}} → {{upstream}}",
           ),
         ),
     )
@@ -125,8 +125,8 @@ export function balancingDashboard(): DashboardBuilder {
         .gridPos({ h: 9, w: 12, x: 0, y: 10 })
         .withTarget(
           query(
-            `sum by (service, instance) (rate(dzug_balancer_picks_total{${SVC}}[5m])) / ignoring(instance) group_left sum by (service) (rate(dzug_balancer_picks_total{${SVC}}[5m]))`,
-            "{{service}} → {{instance}}",
+            `sum by (service, upstream) (rate(dzug_balancer_picks_total{${SVC}}[5m])) / ignoring(upstream) group_left sum by (service) (rate(dzug_balancer_picks_total{${SVC}}[5m]))`,
+            "{{service}} → {{upstream}}",
           ),
         ),
     )
@@ -198,8 +198,8 @@ export function balancingDashboard(): DashboardBuilder {
         .gridPos({ h: 9, w: 12, x: 0, y: 32 })
         .withTarget(
           query(
-            `histogram_quantile(0.99, sum by (service, instance, le) (rate(dzug_rpc_client_duration_seconds_bucket{${SVC}}[5m])))`,
-            "{{service}} → {{instance}}",
+            `histogram_quantile(0.99, sum by (service, upstream, le) (rate(dzug_rpc_client_duration_seconds_bucket{${SVC}}[5m])))`,
+            "{{service}} → {{upstream}}",
           ),
         ),
     )
@@ -208,8 +208,8 @@ export function balancingDashboard(): DashboardBuilder {
         .gridPos({ h: 9, w: 12, x: 12, y: 32 })
         .withTarget(
           query(
-            `sum by (service, instance, code) (rate(dzug_rpc_client_duration_seconds_count{${SVC}}[1m]))`,
-            "{{service}} → {{instance}} {{code}}",
+            `sum by (service, upstream, code) (rate(dzug_rpc_client_duration_seconds_count{${SVC}}[1m]))`,
+            "{{service}} → {{upstream}} {{code}}",
           ),
         ),
     )

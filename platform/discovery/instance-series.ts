@@ -9,7 +9,7 @@
 import type { Counter, Histogram } from "prom-client";
 import type { DiscoveryMetrics } from "./metrics.ts";
 
-type DurationLabels = "service" | "method" | "instance" | "code";
+type DurationLabels = "service" | "method" | "upstream" | "code";
 
 export class InstanceSeries {
   readonly service: string;
@@ -36,7 +36,7 @@ export class InstanceSeries {
     if (this.removed) return;
     let child = this.picks.get(strategy);
     if (!child) {
-      child = this.m.picks.labels({ service: this.service, instance: this.instance, strategy });
+      child = this.m.picks.labels({ service: this.service, upstream: this.instance, strategy });
       this.picks.set(strategy, child);
     }
     child.inc();
@@ -51,7 +51,7 @@ export class InstanceSeries {
       d = {
         method,
         code,
-        child: this.m.clientDuration.labels({ service: this.service, method, instance: this.instance, code }),
+        child: this.m.clientDuration.labels({ service: this.service, method, upstream: this.instance, code }),
       };
       this.durations.set(key, d);
     }
@@ -62,18 +62,18 @@ export class InstanceSeries {
   eject(): void {
     if (this.removed) return;
     this.ejected = true;
-    this.m.ejections.inc({ service: this.service, instance: this.instance });
+    this.m.ejections.inc({ service: this.service, upstream: this.instance });
   }
 
   /** Removes every series of this instance from the registry; later records are dropped. */
   remove(): void {
     if (this.removed) return;
     this.removed = true;
-    const { service, instance } = this;
-    for (const strategy of this.picks.keys()) this.m.picks.remove({ service, instance, strategy });
+    const { service, instance: upstream } = this;
+    for (const strategy of this.picks.keys()) this.m.picks.remove({ service, upstream, strategy });
     for (const { method, code } of this.durations.values())
-      this.m.clientDuration.remove({ service, method, instance, code });
-    if (this.ejected) this.m.ejections.remove({ service, instance });
+      this.m.clientDuration.remove({ service, method, upstream, code });
+    if (this.ejected) this.m.ejections.remove({ service, upstream });
     this.picks.clear();
     this.durations.clear();
   }

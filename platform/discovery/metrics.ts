@@ -1,5 +1,7 @@
 // Discovery/balancer metrics on a given Registry (never the global default), through platform/metrics.ts:
 // asking twice on one registry returns the metrics already registered there.
+// The instance a call went to is the `upstream` label (its registration id), never `instance`: that is
+// Prometheus' own target label, and the monitors scrape without honorLabels.
 import type { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { counter, gauge, histogram } from "../metrics.ts";
 
@@ -10,11 +12,11 @@ export interface DiscoveryMetrics {
   malformed: Counter<"service">;
   undialable: Counter<"service">;
   watchErrors: Counter<"service">;
-  picks: Counter<"service" | "instance" | "strategy">;
+  picks: Counter<"service" | "upstream" | "strategy">;
   retries: Counter<"service" | "method">;
   failures: Counter<"service" | "method" | "code">;
-  ejections: Counter<"service" | "instance">;
-  clientDuration: Histogram<"service" | "method" | "instance" | "code">;
+  ejections: Counter<"service" | "upstream">;
+  clientDuration: Histogram<"service" | "method" | "upstream" | "code">;
 }
 
 export function discoveryMetrics(registry: Registry): DiscoveryMetrics {
@@ -52,7 +54,7 @@ export function discoveryMetrics(registry: Registry): DiscoveryMetrics {
     picks: counter(registry, {
       name: "dzug_balancer_picks_total",
       help: "Balancer picks",
-      labelNames: ["service", "instance", "strategy"],
+      labelNames: ["service", "upstream", "strategy"],
     }),
     retries: counter(registry, {
       name: "dzug_balancer_retries_total",
@@ -67,12 +69,12 @@ export function discoveryMetrics(registry: Registry): DiscoveryMetrics {
     ejections: counter(registry, {
       name: "dzug_balancer_ejections_total",
       help: "Instances taken out of a client's rotation after consecutive failures (re-admitted after a health probe)",
-      labelNames: ["service", "instance"],
+      labelNames: ["service", "upstream"],
     }),
     clientDuration: histogram(registry, {
       name: "dzug_rpc_client_duration_seconds",
       help: "Client call attempt duration per instance",
-      labelNames: ["service", "method", "instance", "code"],
+      labelNames: ["service", "method", "upstream", "code"],
     }),
   };
 }

@@ -83,7 +83,13 @@ describe("rendered objects", () => {
     for (const m of objects("full-values.yaml").filter((o) => o.kind === "ServiceMonitor" || o.kind === "PodMonitor")) {
       assert.equal(m.metadata.labels?.release, "kube-prometheus-stack");
       const eps = m.spec.endpoints ?? m.spec.podMetricsEndpoints;
-      for (const ep of eps) assert.equal(ep.honorLabels, true, "dzug's own service/instance labels must win");
+      for (const ep of eps) {
+        // Prometheus' target labels win; dzug's metrics use none of their names (the called instance is
+        // `upstream`), and the ServiceMonitor drops the Operator's `service` target label for dzug's own.
+        assert.equal(ep.honorLabels, false, `${m.kind} ${m.metadata.name}: honorLabels`);
+        if (m.kind === "ServiceMonitor")
+          assert.deepEqual(ep.relabelings, [{ action: "labeldrop", regex: "service" }], `${m.metadata.name}`);
+      }
       // Every target, the gateway's included, is scraped on its "metrics" (admin) port, never the API port.
       assert.deepEqual(
         eps.map((ep: any) => [ep.port, ep.path]),

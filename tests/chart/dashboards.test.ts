@@ -48,7 +48,7 @@ test("every panel query references only documented metric names", () => {
 test("the required panels are there", () => {
   const all = [...generated.values()].flatMap((t) => exprs(JSON.parse(t))).join("\n");
   for (const needle of [
-    /sum by \(service, instance\) \(rate\(dzug_balancer_picks_total\{[^}]*\}\[1m\]\)\)/,
+    /sum by \(service, upstream\) \(rate\(dzug_balancer_picks_total\{[^}]*\}\[1m\]\)\)/,
     /group_left sum by \(service\) \(rate\(dzug_balancer_picks_total/,
     /dzug_discovery_instances/,
     /dzug_balancer_retries_total/,
@@ -56,7 +56,7 @@ test("the required panels are there", () => {
     /sum by \(route\) \(rate\(dzug_http_requests_total/,
     /status=~"5.."/,
     /histogram_quantile\(0\.99, sum by \(route, le\) \(rate\(dzug_http_request_duration_seconds_bucket/,
-    /histogram_quantile\(0\.99, sum by \(service, instance, le\) \(rate\(dzug_rpc_client_duration_seconds_bucket/,
+    /histogram_quantile\(0\.99, sum by \(service, upstream, le\) \(rate\(dzug_rpc_client_duration_seconds_bucket/,
   ]) {
     assert.match(all, needle);
   }

@@ -1,6 +1,7 @@
 // Every panel query of every generated dashboard (charts/dzug/dashboards/*.json) returns data from a real
 // Prometheus scraping a real system: etcd + 2 user + 2 relation + the gateway under a mixed load (successes,
-// business errors, bad requests), with honor_labels as the chart's monitors use.
+// business errors, bad requests), scraped as the chart's ServiceMonitor scrapes (its honorLabels and
+// relabelings, rendered from the chart) with the target labels the Prometheus Operator gives each target.
 //
 // Some panels only have data after a fault, so the test causes them while the load runs:
 //   1. SIGKILL one user instance and both relation instances (relation outage: retries, failed calls, 503s),
@@ -14,6 +15,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { DASHBOARD_DIR } from "../../scripts/dashboards.ts";
+import { apiVersionArgs, find, render } from "../chart/helpers.ts";
 import { Load } from "../harness/load.ts";
 import { PrometheusServer, type QueryResult, type ScrapeTarget } from "../harness/prometheus.ts";
 import { call, DzugSystem, type ServiceInstance } from "../harness/system.ts";
@@ -176,11 +178,26 @@ let variables = new Map<string, string[]>();
 const baseline = new Map<PanelQuery, QueryResult>();
 const final = new Map<PanelQuery, QueryResult>();
 
+/** The target labels the Prometheus Operator gives a ServiceMonitor's target (job: the Service's name). */
+function operatorTarget(component: string, address: string, pod: string): ScrapeTarget {
+  const svc = `dzug-${component}`;
+  return { job: svc, address, labels: { service: svc, namespace: "dzug", pod, endpoint: "metrics" } };
+}
+
 function scrapeTargets(s: DzugSystem): ScrapeTarget[] {
   return [
-    { job: "gateway", address: `127.0.0.1:${s.gatewayAdminPort}` },
-    ...s.live().map((i) => ({ job: i.service, address: `127.0.0.1:${i.adminPort}` })),
+    operatorTarget("gateway", `127.0.0.1:${s.gatewayAdminPort}`, "dzug-gateway-0"),
+    ...s.live().map((i) => operatorTarget(i.service, `127.0.0.1:${i.adminPort}`, i.name)),
   ];
+}
+
+/** honorLabels and relabelings of the chart's ServiceMonitor, as Prometheus scrape settings. */
+async function chartScrapeSettings(): Promise<{ honorLabels: boolean; relabelConfigs: Record<string, unknown>[] }> {
+  const objs = await render(["--set", "metrics.serviceMonitor.enabled=true", ...apiVersionArgs()]);
+  const ep = find(objs, "ServiceMonitor", "dzug-gateway").spec.endpoints[0];
+  const snake = (o: Record<string, unknown>) =>
+    Object.fromEntries(Object.entries(o).map(([k, v]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), v]));
+  return { honorLabels: ep.honorLabels === true, relabelConfigs: (ep.relabelings ?? []).map(snake) };
 }
 
 /** Resolves once every current target has been scraped successfully at least `n` times in the last minute. */
@@ -214,7 +231,7 @@ before(async () => {
   sys = await DzugSystem.start({ users: 2, relations: 2, env: FAST });
   const s = sys;
   phase("system start (etcd, 2 user, 2 relation, gateway)");
-  prom = await PrometheusServer.start(scrapeTargets(s));
+  prom = await PrometheusServer.start(scrapeTargets(s), await chartScrapeSettings());
   const p = prom;
   phase("prometheus start");
 
@@ -426,13 +443,17 @@ test("the Registrations panel counts the registrar events the etcd outage caused
   assert.ok(total("reregistered") >= 1, `reregistered: ${summary(r)}`);
 });
 
-test("honor_labels: dzug's own service/instance labels are kept, never renamed to exported_*", async () => {
+test("scraped as the chart's monitors do: no label renamed to exported_*, the target's instance kept", async () => {
   const p = prom;
   assert.ok(p, "Prometheus did not start");
   const renamed = await p.query(`count({exported_instance!=""} or {exported_service!=""} or {exported_job!=""})`);
   assert.equal(renamed.samples.length, 0, summary(renamed));
-  const picked = await p.query(`count by (instance) (dzug_balancer_picks_total)`);
+  const picked = await p.query(`count by (service, upstream, instance) (dzug_balancer_picks_total)`);
   assert.ok(picked.samples.length > 0);
-  for (const x of picked.samples)
-    assert.doesNotMatch(x.metric.instance ?? "", /^127\.0\.0\.1:/, "a target address as instance");
+  for (const x of picked.samples) {
+    // instance: the scraped target (the caller), upstream: the picked backend, service: the called service.
+    assert.match(x.metric.instance ?? "", /^127\.0\.0\.1:\d+$/, "the target address as instance");
+    assert.ok(x.metric.upstream && !/^127\.0\.0\.1:/.test(x.metric.upstream), `upstream ${x.metric.upstream}`);
+    assert.match(x.metric.service ?? "", /^(user|relation|message)$/, "dzug's service label, not the Service name");
+  }
 });

@@ -223,7 +223,7 @@ for (const transport of transportNames)
         names.slice(-20).every((n) => n === "echo-good"),
         "after it, every call went to the other instance",
       );
-      assert.equal(await metricValue(metrics, "dzug_balancer_ejections_total", { instance: "echo-flaky" }), 1);
+      assert.equal(await metricValue(metrics, "dzug_balancer_ejections_total", { upstream: "echo-flaky" }), 1);
       assert.equal(stateOf("echo-flaky"), "EJECTED");
       // Still unhealthy: failed probes keep it out (no real request is spent on a trial).
       await new Promise((r) => setTimeout(r, 600));

@@ -14,9 +14,9 @@ const fx = useEtcd();
 const SERVICE = "churn";
 const CHURNS = 100;
 
-/** The instance label values on /metrics text. */
+/** The upstream label values (the called instances) on /metrics text. */
 function instancesIn(text: string): Set<string> {
-  return new Set([...text.matchAll(/[{,]instance="([^"]*)"/g)].map((m) => m[1] as string));
+  return new Set([...text.matchAll(/[{,]upstream="([^"]*)"/g)].map((m) => m[1] as string));
 }
 
 /** Series lines (not HELP/TYPE) of a /metrics text. */
@@ -86,7 +86,7 @@ test(`${CHURNS} instances register, are called and leave: their series and pool 
     const during = await metrics.metrics();
     assert.ok(instancesIn(during).has(id), `${id} has series while it is registered`);
     if (broken)
-      assert.match(during, new RegExp(`dzug_balancer_ejections_total\\{service="${SERVICE}",instance="${id}"\\} 1`));
+      assert.match(during, new RegExp(`dzug_balancer_ejections_total\\{service="${SERVICE}",upstream="${id}"\\} 1`));
     await r.stop();
     registrars.delete(r);
     await waitFor(() => !known(id), { timeoutMs: 10_000, message: `${id} leaves the live set` });
@@ -102,7 +102,7 @@ test(`${CHURNS} instances register, are called and leave: their series and pool 
   for (let c = 0; c < 4; c++) assert.equal((await client.getUser({ id: c })).user?.name, "echo-ok");
   assert.match(
     await metrics.metrics(),
-    /dzug_balancer_picks_total\{service="churn",instance="live-1",strategy="round-robin"\} \d+/,
+    /dzug_balancer_picks_total\{service="churn",upstream="live-1",strategy="round-robin"\} \d+/,
   );
 });
 
@@ -137,10 +137,10 @@ test("a call in flight when its instance leaves ends without bringing the instan
   });
   await r.stop();
   await waitFor(() => watcher.instances().length === 0, { timeoutMs: 10_000, message: "instance leaves" });
-  assert.doesNotMatch(await metrics.metrics(), /instance="leaving"/);
+  assert.doesNotMatch(await metrics.metrics(), /upstream="leaving"/);
   release();
   // The server still answers the call it had accepted (its drain does the same on SIGTERM).
   assert.equal((await call).user?.name, "echo-slow");
-  assert.doesNotMatch(await metrics.metrics(), /instance="leaving"/);
+  assert.doesNotMatch(await metrics.metrics(), /upstream="leaving"/);
   assert.deepEqual(discovery.poolSizes().get(SERVICE), { entries: 0, series: 0 });
 });

@@ -31,8 +31,8 @@ async function picks(s: DzugSystem, service: string): Promise<Map<string, number
   const re = /^dzug_balancer_picks_total\{([^}]*)\} (\d+(?:\.\d+)?(?:e[+-]?\d+)?)$/gm;
   for (const m of text.matchAll(re)) {
     const labels = Object.fromEntries([...(m[1] as string).matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
-    if (labels.service === service && labels.instance)
-      out.set(labels.instance, (out.get(labels.instance) ?? 0) + Number(m[2]));
+    if (labels.service === service && labels.upstream)
+      out.set(labels.upstream, (out.get(labels.upstream) ?? 0) + Number(m[2]));
   }
   return out;
 }

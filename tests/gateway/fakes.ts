@@ -307,7 +307,7 @@ export async function startTestApp(
   const world = new FakeWorld();
   const discovery = new FakeDiscovery();
   const metrics = new Registry();
-  discoveryMetrics(metrics).picks.inc({ service: "user", instance: "user-a", strategy: "random" });
+  discoveryMetrics(metrics).picks.inc({ service: "user", upstream: "user-a", strategy: "random" });
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk, _enc, cb) {

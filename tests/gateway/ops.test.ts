@@ -104,7 +104,7 @@ test("/metrics: HTTP RED by route pattern (unknown paths as unmatched), plus the
     m,
     /dzug_http_request_duration_seconds_bucket\{le="[^"]+",route="\/douyin\/user\/",method="GET",status="200"\}/,
   );
-  assert.match(m, /dzug_balancer_picks_total\{service="user",instance="user-a",strategy="random"\} 1/);
+  assert.match(m, /dzug_balancer_picks_total\{service="user",upstream="user-a",strategy="random"\} 1/);
   assert.doesNotMatch(m, /12345|token=|zzz/, "raw URLs never become labels");
 });
 

@@ -261,7 +261,7 @@ test("with instances registered in etcd: ready, calls balanced to them, reasons 
   assert.equal(user.instances[0].share, 100);
 
   const metrics = await (await fetch(`${adminUrl}/metrics`)).text();
-  assert.match(metrics, /dzug_balancer_picks_total\{service="user",instance="user-test-1",strategy="round-robin"/);
+  assert.match(metrics, /dzug_balancer_picks_total\{service="user",upstream="user-test-1",strategy="round-robin"/);
   assert.match(metrics, /dzug_http_requests_total\{route="\/douyin\/user\/register\/",method="POST",status="200"/);
   for (const path of ["/metrics", "/_dzug/status", "/healthz", "/readyz"]) {
     assert.equal((await api(path)).status, 404, `the API port does not serve ${path}`);

@@ -1,7 +1,7 @@
 // A real Prometheus (Debian's `prometheus` on PATH) for tests: a free loopback port, a temp TSDB and a
-// generated config that scrapes every second with honor_labels (as the chart's ServiceMonitor/PodMonitor do:
-// dzug's own `service`/`instance` labels win over the target's). Targets come from a file_sd file, so
-// `setTargets` can add or drop targets while it runs.
+// generated config that scrapes every second, without honor_labels unless asked (the chart's monitors scrape
+// without it), with the target relabelings a caller passes (e.g. the chart ServiceMonitor's). Targets come
+// from a file_sd file, so `setTargets` can add or drop targets while it runs.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -64,7 +64,12 @@ export class PrometheusServer {
 
   static async start(
     targets: ScrapeTarget[],
-    opts: { scrapeIntervalSeconds?: number } = {},
+    opts: {
+      scrapeIntervalSeconds?: number;
+      honorLabels?: boolean;
+      /** Prometheus relabel_configs applied to the targets (snake_case keys). */
+      relabelConfigs?: Record<string, unknown>[];
+    } = {},
   ): Promise<PrometheusServer> {
     const dir = mkdtempSync(join(tmpdir(), "dzug-prometheus-"));
     const prom = new PrometheusServer(dir, await freePort());
@@ -77,8 +82,9 @@ export class PrometheusServer {
         scrape_configs: [
           {
             job_name: "dzug",
-            honor_labels: true,
+            honor_labels: opts.honorLabels ?? false,
             metrics_path: "/metrics",
+            ...(opts.relabelConfigs ? { relabel_configs: opts.relabelConfigs } : {}),
             file_sd_configs: [{ files: [prom.#targetsFile], refresh_interval: "1s" }],
           },
         ],
