@@ -3,8 +3,10 @@ import { networkInterfaces } from "node:os";
 import { z } from "zod";
 import { jwtSecretProblem, MAX_TOKEN_TTL_SECONDS } from "./auth.ts";
 import { BALANCER_DEFAULTS, strategyNames } from "./discovery/balancer.ts";
+import { LOAD_DEFAULTS, SLOW_START_DEFAULTS } from "./discovery/load.ts";
 import { EJECTION_DEFAULTS } from "./discovery/outlier.ts";
 import { DEFAULT_TRANSPORT, transportNames } from "./discovery/transport.ts";
+import { ZONE_DEFAULTS } from "./discovery/zone.ts";
 import { overloadSection } from "./overload.ts";
 
 const port = z.number().int().min(0).max(65535);
@@ -80,6 +82,28 @@ export const balancerSection = z
         consecutiveFailures: z.number().int().min(0).default(EJECTION_DEFAULTS.consecutiveFailures),
         baseMs: millis.default(EJECTION_DEFAULTS.baseMs),
         maxMs: millis.default(EJECTION_DEFAULTS.maxMs),
+      })
+      .prefault({}),
+    /** τ of the latency estimate of p2c-ewma (peak EWMA, platform/discovery/load.ts). */
+    ewmaDecayMs: millis.default(LOAD_DEFAULTS.decayMs),
+    /** p2c-ewma: an instance not picked for this long is picked once anyway (refreshes its estimate). */
+    forcePickMs: millis.default(LOAD_DEFAULTS.forcePickMs),
+    /** least-request: weight / (in-flight + 1)^bias (Envoy's active_request_bias). */
+    leastRequestBias: z.number().min(0).max(10).default(LOAD_DEFAULTS.leastRequestBias),
+    /** Envoy's slow_start_config for the strategies that use weights. */
+    slowStart: z
+      .strictObject({
+        windowMs: z.number().int().min(0).default(SLOW_START_DEFAULTS.windowMs),
+        aggression: z.number().min(0.1).max(10).default(SLOW_START_DEFAULTS.aggression),
+        minWeightPercent: z.number().min(1).max(100).default(SLOW_START_DEFAULTS.minWeightPercent),
+      })
+      .prefault({}),
+    /** Zone preference (platform/discovery/zone.ts); the caller's zone is discovery.zone. */
+    zone: z
+      .strictObject({
+        preferLocal: z.boolean().default(ZONE_DEFAULTS.preferLocal),
+        minInstances: z.number().int().min(1).default(ZONE_DEFAULTS.minInstances),
+        maxInFlightPerInstance: z.number().int().min(0).default(ZONE_DEFAULTS.maxInFlightPerInstance),
       })
       .prefault({}),
   })

@@ -49,7 +49,8 @@ export function startRuntime(opts: {
   const tracing = startTracing({ service: name, version: VERSION, instance: instanceId }, opts.env);
   const metrics = createMetricsRegistry({ service: name, instance: instanceId });
   const etcd = createEtcdClient(etcdClientOptions(config.etcd.endpoints, config.etcd.dialTimeoutMs, config.etcd));
-  const { ejection, ...balancerDefaults } = config.balancer;
+  const { ejection, ewmaDecayMs, forcePickMs, leastRequestBias, slowStart, zone, ...balancerDefaults } =
+    config.balancer;
   // The http2 transport is the flat path's; with tracing on, calls go through nice-grpc and grpc-js.
   const transport = tracing.enabled ? "grpc-js" : config.discovery.transport;
   if (transport !== config.discovery.transport) {
@@ -65,6 +66,13 @@ export function startRuntime(opts: {
     defaults: { ...balancerDefaults, middleware: tracing.enabled ? defaultClientMiddleware(true) : undefined },
     ejection,
     transport,
+    balancing: {
+      decayMs: ewmaDecayMs,
+      forcePickMs,
+      leastRequestBias,
+      slowStart,
+      zone: { ...zone, zone: config.discovery.zone },
+    },
   });
   const attempt = async (what: string, fn: () => unknown) => {
     try {

@@ -28,6 +28,7 @@ const UNIT_TESTS = [
   "tests/platform/bulkhead.test.ts",
   "tests/discovery/balancer.test.ts",
   "tests/discovery/record.test.ts", // record and address validation; the pool skipping an undialable record
+  "tests/discovery/strategies.test.ts",
   "tests/discovery/etcd-host-breaker.test.ts",
   "tests/discovery/grpc-js-details.test.ts", // grpc-js against node:http2 / node:net peers in-process
   "tests/gateway/api.test.ts", // the gateway over fake upstreams (tests/gateway/fakes.ts)

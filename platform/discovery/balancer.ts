@@ -1,9 +1,17 @@
-// Balancing strategies. Pure: given candidates and the ids already tried for this call, pick one.
+// A balancer: one strategy (strategies/, by name) with its per-client state, making pickers over
+// candidate lists. A picker is built when the list changes; a pick with nothing excluded is O(1) and
+// allocates nothing; an exclusion (a retry) builds a picker over the rest.
+import { LOAD_DEFAULTS, LoadStats, type Millis, SLOW_START_DEFAULTS, sinceOf, slowStartFactor } from "./load.ts";
 import type { InstanceRecord } from "./record.ts";
+import {
+  type Candidate,
+  STRATEGIES,
+  type StrategyContext,
+  type StrategyName,
+  strategyNames,
+} from "./strategies/index.ts";
 
-/** Every strategy by name: config validation and the status page take the list from here. */
-export const strategyNames = ["random", "weighted-random", "round-robin"] as const;
-export type StrategyName = (typeof strategyNames)[number];
+export { type Candidate, type StrategyName, strategyNames };
 
 /** Defaults of a balanced client (the `balancer.*` config keys default to these). */
 export const BALANCER_DEFAULTS = { strategy: "random", maxAttempts: 3, deadlineMs: 3_000 } as const satisfies {
@@ -12,110 +20,66 @@ export const BALANCER_DEFAULTS = { strategy: "random", maxAttempts: 3, deadlineM
   deadlineMs: number;
 };
 
-/** What a strategy reads of a candidate. */
-export interface Candidate {
-  readonly id: string;
-  readonly weight: number;
-}
-
-/**
- * Picks among a fixed list of candidates. Built when the list changes (ids and weights read then,
- * weight sums precomputed), so a pick with nothing excluded allocates nothing; an exclusion (a retry)
- * filters a copy.
- */
 export interface Picker<T> {
-  pick(exclude: ReadonlySet<string>): T | undefined;
+  /** One of the items not in `exclude` (ids), or undefined when none is left. `now`: performance.now(). */
+  pick(exclude: ReadonlySet<string>, now: Millis): T | undefined;
 }
 
 export interface Balancer {
   readonly name: StrategyName;
-  /** A picker over `items`; `candidate` says what the strategy reads of each. */
+  /** True when the record's weight (and slow start) shapes its picks. */
+  readonly usesWeights: boolean;
+  /** A picker over `items`; `candidate` says what the strategy reads of each (read once, here). */
   picker<T>(items: readonly T[], candidate: (t: T) => Candidate): Picker<T>;
-  /** One pick over `instances` (builds a picker; for one-off use and tests). */
+  /** The strategy's score of `c` at `now` (lower is better; undefined: none or cold). Not for the pick path. */
+  score(c: Candidate, now: Millis): number | undefined;
+  /** One pick over `instances`, cold (builds a picker; for one-off use and tests). */
   pick(instances: readonly InstanceRecord[], exclude: ReadonlySet<string>): InstanceRecord | undefined;
 }
 
-type PickFrom = <T>(items: readonly T[], ws: Weights) => T | undefined;
-
-/** Weights of a candidate list: cumulative sums and total (0 when no weight is positive). */
-interface Weights {
-  cumulative: number[];
-  total: number;
+/** A candidate for a bare record (no calls seen: cold load stats). */
+export function recordCandidate(r: InstanceRecord): Candidate {
+  return { id: r.id, weight: r.weight, load: new LoadStats(sinceOf(r.startedAt)) };
 }
 
-function weightsOf(ws: readonly number[]): Weights {
-  const cumulative: number[] = [];
-  let total = 0;
-  for (const w of ws) {
-    total += Math.max(0, w);
-    cumulative.push(total);
-  }
-  return { cumulative, total };
-}
-
-/** A strategy from how it picks among a non-empty list (with its weights). */
-function strategy(name: StrategyName, pickFrom: PickFrom): Balancer {
+export function createBalancer(name: StrategyName, opts: Partial<StrategyContext> | (() => number) = {}): Balancer {
+  const strategy = STRATEGIES[name];
+  if (!strategy) throw new Error(`unknown balancer strategy: ${String(name)} (known: ${strategyNames.join(", ")})`);
+  const o = typeof opts === "function" ? { rng: opts } : opts;
+  const ctx: StrategyContext = {
+    rng: o.rng ?? Math.random,
+    slowStart: o.slowStart ?? SLOW_START_DEFAULTS,
+    forcePickMs: o.forcePickMs ?? LOAD_DEFAULTS.forcePickMs,
+    leastRequestBias: o.leastRequestBias ?? LOAD_DEFAULTS.leastRequestBias,
+  };
+  const build = strategy.create(ctx);
   const picker = <T>(items: readonly T[], candidate: (t: T) => Candidate): Picker<T> => {
     const cands = items.map(candidate);
-    const all = weightsOf(cands.map((c) => c.weight));
+    const pickIndex = cands.length > 0 ? build(cands) : undefined;
     return {
-      pick(exclude) {
-        if (items.length === 0) return undefined;
-        if (exclude.size === 0) return pickFrom(items, all);
+      pick(exclude, now) {
+        if (!pickIndex) return undefined;
+        if (exclude.size === 0) return items[pickIndex(now)];
         const kept: T[] = [];
-        const weights: number[] = [];
+        const keptCands: Candidate[] = [];
         for (let i = 0; i < items.length; i++) {
-          const c = cands[i] as Candidate;
-          if (exclude.has(c.id)) continue;
+          if (exclude.has((cands[i] as Candidate).id)) continue;
           kept.push(items[i] as T);
-          weights.push(c.weight);
+          keptCands.push(cands[i] as Candidate);
         }
-        return kept.length === 0 ? undefined : pickFrom(kept, weightsOf(weights));
+        return kept.length === 0 ? undefined : kept[build(keptCands)(now)];
       },
     };
   };
   return {
     name,
+    usesWeights: strategy.usesWeights,
     picker,
-    pick: (instances, exclude) => picker(instances, (r) => r).pick(exclude),
+    score: (c, now) => {
+      if (!strategy.score) return undefined;
+      const weight = strategy.usesWeights ? c.weight * slowStartFactor(ctx.slowStart, c.load.since, now) : 1;
+      return strategy.score(c, weight, now, ctx);
+    },
+    pick: (instances, exclude) => picker(instances, recordCandidate).pick(exclude, performance.now()),
   };
-}
-
-function uniform<T>(items: readonly T[], rng: () => number): T | undefined {
-  return items[Math.min(items.length - 1, Math.floor(rng() * items.length))];
-}
-
-function randomBalancer(rng: () => number): Balancer {
-  return strategy("random", (items) => uniform(items, rng));
-}
-
-function weightedRandomBalancer(rng: () => number): Balancer {
-  return strategy("weighted-random", (items, { cumulative, total }) => {
-    if (total <= 0) return uniform(items, rng);
-    const r = rng() * total;
-    for (let i = 0; i < cumulative.length; i++) if (r < (cumulative[i] as number)) return items[i];
-    return items[items.length - 1];
-  });
-}
-
-function roundRobinBalancer(): Balancer {
-  let next = 0; // per balancer instance, i.e. per client, across rebuilt pickers
-  return strategy("round-robin", (items) => {
-    const i = next % items.length;
-    next = i + 1;
-    return items[i];
-  });
-}
-
-export function createBalancer(name: StrategyName, rng: () => number = Math.random): Balancer {
-  switch (name) {
-    case "random":
-      return randomBalancer(rng);
-    case "weighted-random":
-      return weightedRandomBalancer(rng);
-    case "round-robin":
-      return roundRobinBalancer();
-    default:
-      throw new Error(`unknown balancer strategy: ${String(name)}`);
-  }
 }

@@ -116,9 +116,13 @@ export interface BalancedClientContext {
 export function createBalancedClient<Def extends CompatServiceDefinition>(
   ctx: BalancedClientContext,
   definition: Def,
-  opts: Required<Pick<ClientOptions, "strategy" | "maxAttempts" | "deadlineMs">> & Pick<ClientOptions, "middleware">,
+  opts: Required<Pick<ClientOptions, "strategy" | "maxAttempts" | "deadlineMs">> &
+    Pick<ClientOptions, "middleware"> & {
+      /** The client's balancer (its strategy's per-client state); one of `strategy` with defaults when absent. */
+      balancer?: Balancer;
+    },
 ): Client<Def, DeadlineCallOptions> {
-  const balancer: Balancer = createBalancer(opts.strategy);
+  const balancer: Balancer = opts.balancer ?? createBalancer(opts.strategy);
   const factory = opts.middleware ? createClientFactory().use(opts.middleware) : createClientFactory();
   const { service, pool, metrics: m, logger } = ctx;
   // Without extra middleware (tracing off) calls take the flat path: request id and error details done
@@ -170,10 +174,15 @@ export function createBalancedClient<Def extends CompatServiceDefinition>(
       let lastError: unknown;
       for (let attempt = 1; attempt <= opts.maxAttempts; attempt++) {
         callerSignal?.throwIfAborted();
-        let entry = pool.pick(balancer, tried);
+        // The one clock read of the attempt's start: the pick's `now` and the latency's origin.
+        let started = performance.now();
+        let entry = pool.pick(balancer, tried, started);
         // Empty before discovery's first list for want of an answer, not of instances: wait for it.
         const listed = entry || tried.size > 0 ? undefined : pool.firstList();
-        if (listed && (await waitForFirstList(listed, endBy, callerSignal))) entry = pool.pick(balancer, tried);
+        if (listed && (await waitForFirstList(listed, endBy, callerSignal))) {
+          started = performance.now();
+          entry = pool.pick(balancer, tried, started);
+        }
         if (!entry) break;
         tried.add(entry.record.id);
         if (attempt > 1) m.retries.inc({ service, method: methodName });
@@ -190,7 +199,6 @@ export function createBalancedClient<Def extends CompatServiceDefinition>(
         }, remaining);
         const onCallerAbort = () => ctl.abort(callerSignal?.reason);
         callerSignal?.addEventListener("abort", onCallerAbort, { once: true });
-        const started = performance.now();
         let code = "OK";
         pool.acquire(entry);
         try {
@@ -234,8 +242,10 @@ export function createBalancedClient<Def extends CompatServiceDefinition>(
           // Outlier ejection learns from every attempt but those the caller abandoned.
           if (code !== "CANCELLED")
             pool.outcome(entry, code === "OK" ? undefined : Status[code as keyof typeof Status]);
-          pool.release(entry);
-          entry.series.observe(methodName, code, (performance.now() - started) / 1000);
+          const ended = performance.now();
+          // The latency feeds the load-aware strategies (load.ts); an abandoned attempt says nothing of the instance.
+          pool.release(entry, ended, code === "CANCELLED" ? undefined : ended - started);
+          entry.series.observe(methodName, code, (ended - started) / 1000);
         }
       }
       if (lastError === undefined) lastError = noInstance();

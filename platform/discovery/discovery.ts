@@ -6,14 +6,16 @@ import type { Etcd3 } from "etcd3";
 import type { Client, CompatServiceDefinition } from "nice-grpc";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
-import { BALANCER_DEFAULTS, type StrategyName } from "./balancer.ts";
+import { BALANCER_DEFAULTS, type Balancer, createBalancer, type StrategyName } from "./balancer.ts";
 import { type ClientOptions, createBalancedClient, type DeadlineCallOptions } from "./client.ts";
+import { LOAD_DEFAULTS, SLOW_START_DEFAULTS, type SlowStartOptions } from "./load.ts";
 import { type DiscoveryMetrics, discoveryMetrics } from "./metrics.ts";
 import { EJECTION_DEFAULTS, type EjectionOptions } from "./outlier.ts";
-import { entryStateName, InstancePool } from "./pool.ts";
+import { entryCandidate, entryStateName, InstancePool } from "./pool.ts";
 import type { InstanceRecord } from "./record.ts";
 import type { TransportName } from "./transport.ts";
 import { ServiceWatcher } from "./watcher.ts";
+import { ZONE_DEFAULTS, type ZoneOptions } from "./zone.ts";
 
 export interface PoolSnapshot {
   service: string;
@@ -21,8 +23,35 @@ export interface PoolSnapshot {
   ready: boolean;
   strategy: StrategyName;
   /** `state`: the connectivity state of the channel (or http2 session) calls take, or EJECTED (outlier.ts). */
-  instances: Array<{ record: InstanceRecord; picks: number; state: string }>;
+  instances: Array<{
+    record: InstanceRecord;
+    picks: number;
+    state: string;
+    /** Attempts in flight from this process. */
+    inflight: number;
+    /** The latency estimate (peak EWMA, load.ts) in ms; 0 until the first answer. */
+    latencyMs: number;
+    /** The strategy's score (lower is picked first); undefined when it compares none or the instance is cold. */
+    score: number | undefined;
+  }>;
 }
+
+/** Knobs of the load-aware strategies, slow start and zone preference (config balancer.*, discovery.zone). */
+export interface BalancingOptions {
+  decayMs: number;
+  forcePickMs: number;
+  leastRequestBias: number;
+  slowStart: SlowStartOptions;
+  zone: ZoneOptions;
+}
+
+export const BALANCING_DEFAULTS: BalancingOptions = {
+  decayMs: LOAD_DEFAULTS.decayMs,
+  forcePickMs: LOAD_DEFAULTS.forcePickMs,
+  leastRequestBias: LOAD_DEFAULTS.leastRequestBias,
+  slowStart: SLOW_START_DEFAULTS,
+  zone: ZONE_DEFAULTS,
+};
 
 export interface DiscoveryOptions {
   etcd: Etcd3;
@@ -35,6 +64,8 @@ export interface DiscoveryOptions {
   channelOptions?: ChannelOptions;
   /** How flat-path calls reach instances (pool.ts, transportNames); grpc-js when absent. */
   transport?: TransportName;
+  /** BALANCING_DEFAULTS when absent. */
+  balancing?: BalancingOptions;
 }
 
 export class Discovery {
@@ -42,12 +73,15 @@ export class Discovery {
   private readonly m: DiscoveryMetrics;
   private readonly watchers = new Map<string, ServiceWatcher>();
   private readonly pools = new Map<string, InstancePool>();
-  private readonly strategies = new Map<string, StrategyName>();
+  /** Per service: the balancer of its latest client (the status page's scores). */
+  private readonly balancers = new Map<string, Balancer>();
+  private readonly balancing: BalancingOptions;
   private closed = false;
 
   constructor(opts: DiscoveryOptions) {
     this.opts = opts;
     this.m = discoveryMetrics(opts.metrics);
+    this.balancing = opts.balancing ?? BALANCING_DEFAULTS;
   }
 
   /** The watcher of `service`, created and started on first use. */
@@ -79,6 +113,8 @@ export class Discovery {
         channelOptions: this.opts.channelOptions,
         transport: this.opts.transport,
         ejection: this.opts.ejection ?? EJECTION_DEFAULTS,
+        decayMs: this.balancing.decayMs,
+        zone: this.balancing.zone,
       });
       this.pools.set(service, p);
     }
@@ -96,7 +132,13 @@ export class Discovery {
     const deadlineMs = opts.deadlineMs ?? d.deadlineMs ?? BALANCER_DEFAULTS.deadlineMs;
     const middleware = opts.middleware ?? d.middleware;
     const watcher = this.watch(service);
-    this.strategies.set(service, strategy);
+    const b = this.balancing;
+    const balancer = createBalancer(strategy, {
+      slowStart: b.slowStart,
+      forcePickMs: b.forcePickMs,
+      leastRequestBias: b.leastRequestBias,
+    });
+    this.balancers.set(service, balancer);
     return createBalancedClient(
       {
         service,
@@ -111,28 +153,40 @@ export class Discovery {
               : `(none registered under ${this.opts.prefix}/${service}/)`,
       },
       definition,
-      { strategy, maxAttempts, deadlineMs, middleware },
+      { strategy, maxAttempts, deadlineMs, middleware, balancer },
     );
   }
 
   snapshot(): PoolSnapshot[] {
     const out: PoolSnapshot[] = [];
+    const now = performance.now();
     for (const [service, w] of this.watchers) {
       const pool = this.pools.get(service);
       const entries = pool ? pool.live() : [];
+      const balancer = this.balancers.get(service);
       out.push({
         service,
         stale: w.stale,
         ready: w.ready,
-        strategy: this.strategies.get(service) ?? this.opts.defaults?.strategy ?? BALANCER_DEFAULTS.strategy,
+        strategy: balancer?.name ?? this.opts.defaults?.strategy ?? BALANCER_DEFAULTS.strategy,
         instances: pool
           ? entries.map((e) => ({
               record: e.record,
               picks: e.picks,
               // EJECTED: out of this process's rotation after consecutive failures, until a probe succeeds.
               state: e.ejected ? "EJECTED" : entryStateName(e),
+              inflight: e.load.inflight,
+              latencyMs: e.load.cost(now),
+              score: balancer?.score(entryCandidate(e), now),
             }))
-          : w.instances().map((record) => ({ record, picks: 0, state: "NO_CHANNEL" })),
+          : w.instances().map((record) => ({
+              record,
+              picks: 0,
+              state: "NO_CHANNEL",
+              inflight: 0,
+              latencyMs: 0,
+              score: undefined,
+            })),
       });
     }
     return out;

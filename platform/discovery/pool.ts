@@ -9,11 +9,13 @@ import { deadlineChannel } from "../deadline.ts";
 import type { Balancer, Candidate, Picker } from "./balancer.ts";
 import { H2Session, type H2SessionOptions, h2SessionOptions } from "./h2-session.ts";
 import { InstanceSeries } from "./instance-series.ts";
+import { LOAD_DEFAULTS, LoadStats, type Millis, sinceOf } from "./load.ts";
 import type { DiscoveryMetrics } from "./metrics.ts";
 import { EJECTION_DEFAULTS, type EjectionOptions, OutlierDetector } from "./outlier.ts";
 import type { InstanceRecord } from "./record.ts";
 import type { TransportName } from "./transport.ts";
 import type { ServiceWatcher } from "./watcher.ts";
+import { ZONE_DEFAULTS, type ZoneOptions, ZonePreference } from "./zone.ts";
 
 export interface PoolEntry {
   record: InstanceRecord;
@@ -24,7 +26,10 @@ export interface PoolEntry {
   readonly channel: Channel;
   /** The http2 transport's connection to the instance (undefined with the grpc-js transport). */
   readonly session: H2Session | undefined;
-  inflight: number;
+  /** In-flight attempts and the latency estimate, fed as attempts end (load.ts). */
+  readonly load: LoadStats;
+  /** In the caller's zone (zone.ts); false when zone preference is off. */
+  readonly local: boolean;
   picks: number;
   removed: boolean;
   /** Out of rotation after consecutive failures until a health probe succeeds (outlier.ts). */
@@ -33,7 +38,8 @@ export interface PoolEntry {
   readonly series: InstanceSeries;
 }
 
-const entryCandidate = (e: PoolEntry): Candidate => e.record;
+/** Built once per entry and picker rebuild: the strategy reads `load` live through it. */
+export const entryCandidate = (e: PoolEntry): Candidate => ({ id: e.record.id, weight: e.record.weight, load: e.load });
 const NOTHING: ReadonlySet<string> = new Set();
 
 export const defaultChannelOptions: ChannelOptions = {
@@ -80,6 +86,10 @@ export class InstancePool {
   private list: PoolEntry[] = [];
   /** Pickers over `list`, per balancer; dropped whenever the instance set (or a weight) changes. */
   private pickers = new WeakMap<Balancer, Picker<PoolEntry>>();
+  /** The same over the caller's zone only (zone preference on). */
+  private localPickers = new WeakMap<Balancer, Picker<PoolEntry>>();
+  private readonly zone: ZonePreference;
+  private readonly decayMs: number;
   private closed = false;
   private readonly outliers: OutlierDetector;
   private readonly onChange = (records: InstanceRecord[]) => this.sync(records);
@@ -92,6 +102,10 @@ export class InstancePool {
     channelOptions?: ChannelOptions;
     ejection?: EjectionOptions;
     transport?: TransportName;
+    /** τ of the latency estimate (load.ts). */
+    decayMs?: number;
+    /** Zone preference (zone.ts); off when absent. */
+    zone?: ZoneOptions;
   }) {
     this.service = opts.service;
     this.watcher = opts.watcher;
@@ -103,6 +117,8 @@ export class InstancePool {
       service: opts.service,
       logger: this.log,
     });
+    this.decayMs = opts.decayMs ?? LOAD_DEFAULTS.decayMs;
+    this.zone = new ZonePreference(opts.zone ?? ZONE_DEFAULTS);
     this.watcher.on("change", this.onChange);
     this.sync(this.watcher.instances());
   }
@@ -119,26 +135,41 @@ export class InstancePool {
 
   /**
    * Picks an entry not in `exclude`, preferring instances whose channel is not in
-   * TRANSIENT_FAILURE (a killed-but-registered instance is skipped while others are healthy);
-   * counts the pick.
+   * TRANSIENT_FAILURE (a killed-but-registered instance is skipped while others are healthy) and, with
+   * zone preference on, instances of the caller's zone (zone.ts); counts the pick. `now`:
+   * performance.now() of the attempt (the clock is read once per attempt, by the caller).
    */
-  pick(balancer: Balancer, exclude: ReadonlySet<string>): PoolEntry | undefined {
+  pick(balancer: Balancer, exclude: ReadonlySet<string>, now: Millis): PoolEntry | undefined {
     const all = this.list;
     if (all.length === 0) return undefined;
     let filter = exclude.size > 0;
-    for (let i = 0; i < all.length && !filter; i++) filter = failing(all[i] as PoolEntry);
+    let local = false;
+    if (this.zone.active) {
+      let localUsable = 0;
+      for (let i = 0; i < all.length; i++) {
+        const e = all[i] as PoolEntry;
+        if (failing(e)) filter = true;
+        else if (e.local && !exclude.has(e.record.id)) localUsable++;
+      }
+      local = this.zone.preferLocal(localUsable);
+    } else {
+      for (let i = 0; i < all.length && !filter; i++) filter = failing(all[i] as PoolEntry);
+    }
     let entry: PoolEntry | undefined;
     if (!filter) {
       // The common case: nothing tried yet, every channel usable. No allocation.
-      let picker = this.pickers.get(balancer);
+      const cache = local ? this.localPickers : this.pickers;
+      let picker = cache.get(balancer);
       if (!picker) {
-        picker = balancer.picker(all, entryCandidate);
-        this.pickers.set(balancer, picker);
+        picker = balancer.picker(local ? all.filter((e) => e.local) : all, entryCandidate);
+        cache.set(balancer, picker);
       }
-      entry = picker.pick(NOTHING);
+      entry = picker.pick(NOTHING, now);
     } else {
-      const healthy = all.filter((e) => !exclude.has(e.record.id) && !failing(e));
-      entry = balancer.picker(healthy.length > 0 ? healthy : all, entryCandidate).pick(exclude);
+      const usable = (e: PoolEntry) => !exclude.has(e.record.id) && !failing(e);
+      let healthy = local ? all.filter((e) => e.local && usable(e)) : [];
+      if (healthy.length === 0) healthy = all.filter(usable);
+      entry = balancer.picker(healthy.length > 0 ? healthy : all, entryCandidate).pick(exclude, now);
     }
     if (!entry) return undefined;
     entry.picks++;
@@ -147,7 +178,8 @@ export class InstancePool {
   }
 
   acquire(entry: PoolEntry): void {
-    entry.inflight++;
+    entry.load.inflight++;
+    if (entry.local) this.zone.inflight++;
   }
 
   /** How a call to `entry` ended (`undefined`: OK), for outlier ejection. */
@@ -155,9 +187,15 @@ export class InstancePool {
     this.outliers.record(entry, code);
   }
 
-  release(entry: PoolEntry): void {
-    entry.inflight--;
-    if (entry.removed && entry.inflight <= 0) this.closeChannel(entry);
+  /**
+   * The attempt on `entry` ended at `now` after `latencyMs` (undefined: abandoned by the caller, not a
+   * measure of the instance): feeds the load-aware strategies (load.ts).
+   */
+  release(entry: PoolEntry, now: Millis, latencyMs: number | undefined): void {
+    entry.load.inflight--;
+    if (entry.local) this.zone.inflight--;
+    if (latencyMs !== undefined) entry.load.observe(latencyMs, now);
+    if (entry.removed && entry.load.inflight <= 0) this.closeChannel(entry);
   }
 
   private sync(records: readonly InstanceRecord[]): void {
@@ -165,7 +203,7 @@ export class InstancePool {
     const seen = new Set<string>();
     for (const rec of records) {
       const cur = this.entries.get(rec.id);
-      if (cur && cur.record.address === rec.address) {
+      if (cur && cur.record.address === rec.address && cur.local === this.zone.isLocal(rec.zone)) {
         seen.add(rec.id);
         cur.record = rec; // same address: keep the channel, take the new weight/zone/version
         continue;
@@ -197,6 +235,8 @@ export class InstancePool {
     }
     this.list = [...this.entries.values()];
     this.pickers = new WeakMap();
+    this.localPickers = new WeakMap();
+    this.zone.sync(this.list);
   }
 
   /**
@@ -212,7 +252,15 @@ export class InstancePool {
       channel = deadlineChannel(createChannel(rec.address, undefined, this.channelOptions));
       const session = this.sessionOptions && new H2Session(rec.address, this.sessionOptions, this.log);
       this.undialable.delete(rec.id);
-      return { record: rec, channel, session, inflight: 0, removed: false, ejected: false };
+      return {
+        record: rec,
+        channel,
+        session,
+        load: new LoadStats(sinceOf(rec.startedAt), this.decayMs),
+        local: this.zone.isLocal(rec.zone),
+        removed: false,
+        ejected: false,
+      };
     } catch (err) {
       try {
         channel?.close();
@@ -245,7 +293,7 @@ export class InstancePool {
   private retire(e: PoolEntry): void {
     e.removed = true;
     this.outliers.forget(e);
-    if (e.inflight <= 0) this.closeChannel(e);
+    if (e.load.inflight <= 0) this.closeChannel(e);
   }
 
   private closeChannel(e: PoolEntry): void {

@@ -7,6 +7,7 @@ import {
   encodeRecord,
   instanceKey,
   newInstanceId,
+  strategyNames,
 } from "../../platform/discovery/index.ts";
 import { record } from "./helpers.ts";
 
@@ -77,7 +78,7 @@ describe("balancer", () => {
   });
 
   test("every strategy honours exclude and returns undefined when all are excluded", () => {
-    for (const name of ["random", "weighted-random", "round-robin"] as const) {
+    for (const name of strategyNames) {
       const b = createBalancer(name);
       for (let i = 0; i < 200; i++) {
         const got = b.pick(three, new Set(["a", "c"]));

@@ -250,7 +250,8 @@ export function instance(
   over: Partial<PoolSnapshot["instances"][number]["record"]> = {},
   picks = 0,
   state = "READY",
-) {
+  load: { inflight?: number; latencyMs?: number; score?: number } = {},
+): PoolSnapshot["instances"][number] {
   return {
     record: {
       id,
@@ -264,6 +265,9 @@ export function instance(
     },
     picks,
     state,
+    inflight: load.inflight ?? 0,
+    latencyMs: load.latencyMs ?? 0,
+    score: load.score,
   };
 }
 
