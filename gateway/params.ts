@@ -60,17 +60,22 @@ export function parseParams<S extends z.ZodObject>(schema: S, p: Params): z.infe
   throw badParameter(`invalid parameter ${name}: ${issue?.message ?? "invalid"}`);
 }
 
-/** `token` parameter, else `Authorization: Bearer <token>`; absent -> 400 (a missing required parameter). */
+/**
+ * `Authorization: Bearer <token>` when the header is present, else the `token` parameter; absent ->
+ * 400 (a missing required parameter). The header wins: a query string is copied into logs, histories
+ * and Referer headers, and a link someone was sent (`?token=<theirs>`) must not override the client's
+ * own credentials.
+ */
 export function tokenOf(req: Request, p: Params): string {
-  const t = p.get("token");
-  if (typeof t === "string" && t !== "") return t;
-  if (t !== undefined && t !== "" && t !== null) throw badParameter("invalid parameter token: must be a string");
   const h = req.headers.authorization;
   if (h !== undefined && h !== "") {
     const m = /^Bearer[ \t]+([^\s]+)[ \t]*$/i.exec(h);
     if (!m?.[1]) throw badParameter("invalid Authorization header: expected Bearer <token>");
     return m[1];
   }
+  const t = p.get("token");
+  if (typeof t === "string" && t !== "") return t;
+  if (t !== undefined && t !== "" && t !== null) throw badParameter("invalid parameter token: must be a string");
   throw badParameter("missing parameter token");
 }
 

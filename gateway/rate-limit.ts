@@ -10,6 +10,7 @@ import type { Request, RequestHandler } from "express";
 import { ClientError } from "nice-grpc";
 import type { Registry } from "prom-client";
 import { z } from "zod";
+import { usernameKey } from "../platform/credentials.ts";
 import { errorReason, Reason } from "../platform/errors.ts";
 import { counter } from "../platform/metrics.ts";
 import { tooManyRequests } from "./errors.ts";
@@ -156,7 +157,7 @@ export class RateLimits {
   }
 
   #failureKeys(req: Request, username: string): Array<[TokenBuckets, string, string]> {
-    const name = username.normalize("NFC");
+    const name = usernameKey(username);
     return [
       [this.#failuresHere, `${clientAddress(req)}\u0000${name}`, "login_failures_address"],
       [this.#failures, name, "login_failures"],

@@ -7,8 +7,12 @@
 // "é" typed as e + combining accent and as one code point is one name), and characters that are
 // invisible or change how the rest is displayed are refused: controls, format characters (zero-width
 // joiners, bidi overrides and isolates, soft hyphen…), other default-ignorable code points, spaces
-// and separators, private-use, unassigned and unpaired surrogate code points. Case is kept and
-// significant. (Not applied: RFC 5893's bidi rule for mixing right-to-left and left-to-right text.)
+// and separators, private-use, unassigned and unpaired surrogate code points. Case is kept in the name
+// shown (UsernameCasePreserved), but an account is identified by `usernameKey` (RFC 8265
+// UsernameCaseMapped: width mapping, case mapping, NFC): the user service's unique key, the gateway's
+// per-username rate limits and the device tokens all use that one function, so "Alice", "ａｌｉｃｅ"
+// and "ALICE" are one account with one guess budget. (Not applied: RFC 5893's bidi rule for mixing
+// right-to-left and left-to-right text.)
 
 export const USERNAME_MIN = 1;
 export const USERNAME_MAX = 32;
@@ -25,6 +29,14 @@ export function codePoints(s: string): number {
 /** RFC 8265 width mapping (U+FF01..U+FFEF to their decompositions), then NFC. */
 export function normalizeUsername(raw: string): string {
   return raw.replace(/[\uFF01-\uFFEF]/g, (ch) => ch.normalize("NFKC")).normalize("NFC");
+}
+
+/**
+ * The one key of a username everywhere (store, rate limits, device tokens): RFC 8265
+ * UsernameCaseMapped — width mapping, then Unicode toLowerCase (locale-independent), then NFC.
+ */
+export function usernameKey(raw: string): string {
+  return normalizeUsername(raw).toLowerCase().normalize("NFC");
 }
 
 /** What a username must not contain, with the reason a client is told. */

@@ -26,6 +26,7 @@ const UNIT_TESTS = [
   "tests/platform/config.test.ts",
   "tests/platform/credentials.test.ts",
   "tests/platform/bulkhead.test.ts",
+  "tests/platform/logger.test.ts",
   "tests/discovery/balancer.test.ts",
   "tests/discovery/record.test.ts", // record and address validation; the pool skipping an undialable record
   "tests/discovery/strategies.test.ts",

@@ -53,12 +53,11 @@ export function userService(deps: {
     new DomainError(Status.UNAUTHENTICATED, Reason.INVALID_CREDENTIALS, "wrong username or password");
 
   /**
-   * The account named `username`: by its normalized form (every name registered under RFC 8265 is
-   * stored so), else by the exact name, for accounts registered before that rule (never renamed).
+   * The account named `username`: by its key (usernameKey: any case, width or normalization), else by
+   * the exact name, for an old account whose key an older one took (never renamed).
    */
   async function findAccount(username: string) {
-    const name = normalizeUsername(username);
-    return (await store.findByUsername(name)) ?? (name !== username ? store.findByUsername(username) : undefined);
+    return (await store.findByName(username)) ?? store.findByUsername(username);
   }
 
   return {

@@ -1,11 +1,14 @@
 // The user service's table: accounts and profiles. Password hashing happens in the service (argon2id);
 // this stores the resulting string as it is.
 import type { Generated, Kysely } from "kysely";
+import { usernameKey } from "../../platform/credentials.ts";
 import { type CompiledRunner, compileOnce, IN_LIST_CHUNK, isUniqueViolation } from "../../platform/storage/index.ts";
 
 export interface UsersTable {
   id: Generated<number>;
   username: string;
+  /** usernameKey(username) (RFC 8265 UsernameCaseMapped), unique; NULL for an old row whose key an older one has. */
+  username_key: string | null;
   password_hash: string;
   avatar: Generated<string>;
   background_image: Generated<string>;
@@ -85,7 +88,8 @@ export class UserStore {
   }
 
   /**
-   * Inserts a user and returns its id; throws UsernameTakenError (nothing changed) when the name exists.
+   * Inserts a user and returns its id; throws UsernameTakenError (nothing changed) when the name or
+   * another spelling of it (same usernameKey: case, width, NFC) exists.
    * Nothing is written once `signal` aborted (the caller gave up: it must not find an account made).
    */
   async create(username: string, passwordHash: string, signal?: AbortSignal): Promise<number> {
@@ -93,7 +97,12 @@ export class UserStore {
     try {
       const row = await this.#db
         .insertInto("users")
-        .values({ username, password_hash: passwordHash, created_at: Date.now() })
+        .values({
+          username,
+          username_key: usernameKey(username),
+          password_hash: passwordHash,
+          created_at: Date.now(),
+        })
         .returning("id")
         .executeTakeFirstOrThrow();
       return Number(row.id);
@@ -103,7 +112,17 @@ export class UserStore {
     }
   }
 
-  /** Exact (case-sensitive) match, or undefined. */
+  /** The account whose usernameKey is `name`'s (any case, width or normalization of it), or undefined. */
+  async findByName(name: string): Promise<UserRow | undefined> {
+    const r = await this.#db
+      .selectFrom("users")
+      .select(COLUMNS)
+      .where("username_key", "=", usernameKey(name))
+      .executeTakeFirst();
+    return r ? toRow(r) : undefined;
+  }
+
+  /** Exact (case-sensitive) match of the stored name, or undefined (old rows without a key of their own). */
   async findByUsername(username: string): Promise<UserRow | undefined> {
     const r = await this.#db.selectFrom("users").select(COLUMNS).where("username", "=", username).executeTakeFirst();
     return r ? toRow(r) : undefined;

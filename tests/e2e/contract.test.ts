@@ -79,9 +79,12 @@ describe("users", () => {
     assertBusinessFailure(await post("/douyin/user/login/", { username: `taken-${run}`, password: "otherpass" }));
   });
 
-  test("usernames are compared exactly", async () => {
-    await register(`Case-${run}`);
-    await register(`case-${run}`);
+  test("usernames differing only in case are one account (RFC 8265 UsernameCaseMapped), shown as registered", async () => {
+    const first = await register(`Case-${run}`);
+    assertBusinessFailure(await post("/douyin/user/register/", { username: `case-${run}`, password: "secret123" }));
+    const login = await post("/douyin/user/login/", { username: `CASE-${run}`, password: "secret123" });
+    assert.equal(login.body.user_id, first.id);
+    assert.equal((await userView(first.token)).name, `Case-${run}`, "the name keeps its case");
   });
 
   test("one name however it is spelt (RFC 8265: NFC, width): the same account", async () => {
@@ -97,6 +100,8 @@ describe("users", () => {
     assert.equal(me.name, nfc, "stored and shown normalized");
     const wide = await register(`ｗｉｄｅ-${run}`);
     assert.equal((await userView(wide.token)).name, `wide-${run}`);
+    const upper = await post("/douyin/user/login/", { username: `ＷＩＤＥ-${run}`, password: "secret123" });
+    assert.equal(upper.body.user_id, wide.id, "fullwidth capitals: the same account");
   });
 
   test("spoofable usernames answer 400 with the reason and create nothing", async () => {

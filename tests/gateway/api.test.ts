@@ -5,6 +5,7 @@ import { after, before, describe, test } from "node:test";
 import { SignJWT } from "jose";
 import { Status } from "nice-grpc";
 import { TokenService } from "../../platform/auth.ts";
+import { waitFor } from "../harness/wait.ts";
 import {
   call,
   FRIEND_USER_FIELDS,
@@ -342,14 +343,31 @@ describe("tokens", () => {
     assert.notEqual(action.body.status_code, 0);
   });
 
-  test("Authorization: Bearer is accepted; the token parameter wins over it", async () => {
+  test("Authorization: Bearer is accepted and wins over the token parameter", async () => {
     const r = await get("/douyin/user/", { headers: { authorization: `Bearer ${bob.token}` } });
     assert.equal(r.body.status_code, 0, r.text);
     assert.equal(r.body.user.id, bob.id);
     const both = await get(`/douyin/user/?token=${alice.token}`, { headers: { authorization: `Bearer ${bob.token}` } });
-    assert.equal(both.body.user.id, alice.id);
+    assert.equal(both.body.user.id, bob.id, "a ?token= in a link someone was sent does not override the header");
     const basic = await get("/douyin/user/", { headers: { authorization: "Basic Zm9vOmJhcg==" } });
     assert.equal(basic.status, 400);
+  });
+
+  test("no token or password reaches the gateway's log lines (debug level, failures included)", async () => {
+    const before = t.logs.length;
+    const secret = "Zq9-not-in-logs";
+    await get(`/douyin/user/?token=${secret}`);
+    await get(`/douyin/user/?user_id=x&token=${secret}`);
+    await post(`/douyin/user/login/?username=alice&password=${secret}`);
+    await post("/douyin/user/login/", {
+      headers: { "content-type": "application/json" },
+      body: `{"password":"${secret}"`,
+    });
+    await post("/douyin/user/register/", json({ username: "", password: secret }));
+    await get("/douyin/user/", { headers: { authorization: `Bearer ${secret}` } });
+    await waitFor(() => t.logs.length >= before + 6, { message: "the requests' log lines" });
+    const mine = t.logs.slice(before).join("");
+    assert.doesNotMatch(mine, new RegExp(secret));
   });
 });
 

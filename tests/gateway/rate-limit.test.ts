@@ -97,6 +97,22 @@ test("failed logins per username: tight from one address, the owner elsewhere st
   assert.equal(owner.body.status_code, 0, "the owner's address is not locked out");
 });
 
+test("one guess budget per account however its name is spelt (fullwidth, NFD, case)", async () => {
+  const a = await app({}, "loopback");
+  const from = { "x-forwarded-for": "198.51.100.67" };
+  const spellings = ["émile", "e\u0301mile", "ÉMILE", "ｅ\u0301ｍｉｌｅ", "Ｅ\u0301mile"];
+  for (const [i, name] of spellings.entries()) {
+    const r = await login(a, name, `guess-${i}`, from);
+    assert.equal(r.status, 200, name);
+  }
+  for (const name of [...spellings, "ÉmIlE"]) {
+    const r = await login(a, name, "guess-more", from);
+    assert.equal(r.status, 429, `${JSON.stringify(name)} shares the budget`);
+  }
+  const logins = a.world.calls.filter((c) => c.method === "login").length;
+  assert.equal(logins, 5, "five guesses reached the password check, not five per spelling");
+});
+
 test("the API-wide per-address limit is off by default and applies to every route when set", async () => {
   const off = await app({}, "loopback");
   for (let i = 0; i < 50; i++) assert.equal((await call(`${off.url}/douyin/user/?token=x`)).status, 200);

@@ -12,7 +12,7 @@ import { waitFor } from "./wait.ts";
 
 const root = join(import.meta.dirname, "../..");
 
-export const TEST_JWT_SECRET = "test-secret-test-secret-test-secret-0123456789";
+export const TEST_JWT_SECRET = "SuHdmm4Pz89c17hxeHBnPpath3J8rBABxbYj6Lme8ZI=";
 
 /** A folder under services/ with a main.ts (scripts/lib/services.ts). */
 export type ServiceName = string;

@@ -12,7 +12,7 @@ import { relationConfigSchema } from "../../services/relation/config.ts";
 import { userConfigSchema } from "../../services/user/config.ts";
 
 const root = join(import.meta.dirname, "../..");
-const SECRET = "0123456789abcdef0123456789abcdef";
+const SECRET = "52jromxw8QDewJZXt+u81jkVZhqlVpxdhauphwUdhpU=";
 
 const dirs: string[] = [];
 after(() => {
@@ -117,6 +117,11 @@ test("JWT secrets that anyone could know or guess are refused at start with the 
     ["a".repeat(64), /too predictable/],
     ["abababababababababababababababababababab", /too predictable/],
     ["0123456789012345678901234567890123", /too predictable/],
+    ["0123456789abcdef0123456789abcdef", /too predictable/],
+    ["test-secret-test-secret-test-secret-0123456789", /too predictable/],
+    ["Secret1!Secret1!Secret1!Secret1!Secret1!", /too predictable/],
+    ["abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", /too predictable/],
+    ["zyxwvutsrqponmlkjihgfedcbaZYXWVUTSRQPONMLKJIHGFEDCBA", /too predictable/],
     [SECRET, undefined],
     ["Vq3xN8mZ2pL7wR4tY6uK1sD9fG5hJ0aQ-bC_eW", undefined],
   ];

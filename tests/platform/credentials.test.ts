@@ -7,6 +7,7 @@ import {
   loginProblem,
   normalizeUsername,
   passwordProblem,
+  usernameKey,
   usernameProblem,
 } from "../../platform/credentials.ts";
 
@@ -55,7 +56,16 @@ test("ordinary names in any script pass, case kept; one length rule in code poin
   ])
     assert.equal(usernameProblem(name), undefined, name);
   assert.equal(codePoints("𝒜".repeat(32)), 32);
-  assert.notEqual(normalizeUsername("Alice"), normalizeUsername("alice"), "case is significant");
+  assert.notEqual(normalizeUsername("Alice"), normalizeUsername("alice"), "the shown name keeps its case");
+});
+
+test("usernameKey (RFC 8265 UsernameCaseMapped): width, case and NFC variants are one key", () => {
+  const key = usernameKey("émile");
+  for (const spelling of ["e\u0301mile", "Émile", "E\u0301MILE", "ｅ\u0301ｍｉｌｅ", "ÉＭＩＬＥ"])
+    assert.equal(usernameKey(spelling), key, JSON.stringify(spelling));
+  assert.equal(usernameKey("ＡＬＩＣＥ"), "alice");
+  assert.notEqual(usernameKey("alice"), usernameKey("alicé"));
+  assert.equal(usernameKey("İstanbul"), usernameKey("i\u0307stanbul"), "locale-independent toLowerCase");
 });
 
 test("NFC and width mapping make one name of its spellings", () => {

@@ -50,19 +50,43 @@ eachBackend((backend) => {
     assert.equal(Number(n.n), 1);
   });
 
-  test("usernames are compared exactly (case, accents, spaces)", async () => {
+  test("one account per usernameKey (case, width, NFC); exact lookups stay exact", async () => {
     const { store } = await freshStore();
     const lower = await store.create("dave", "h");
-    const upper = await store.create("Dave", "h");
+    for (const other of ["Dave", "DAVE", "ｄａｖｅ"])
+      await assert.rejects(store.create(other, "h"), UsernameTakenError, other);
     const spaced = await store.create("dave ", "h");
     const accented = await store.create("davé", "h");
-    assert.equal(new Set([lower, upper, spaced, accented]).size, 4);
+    assert.equal(new Set([lower, spaced, accented]).size, 3);
+    for (const spelling of ["dave", "Dave", "DAVE", "ｄａｖｅ"])
+      assert.equal((await store.findByName(spelling))?.id, lower);
+    assert.equal((await store.findByName("DAVE\u0301"))?.id, accented, "NFD + case");
     assert.equal((await store.findByUsername("dave"))?.id, lower);
-    assert.equal((await store.findByUsername("Dave"))?.id, upper);
     assert.equal((await store.findByUsername("dave "))?.id, spaced);
-    assert.equal((await store.findByUsername("davé"))?.id, accented);
-    assert.equal(await store.findByUsername("DAVE"), undefined);
-    assert.equal(await store.findByUsername("dav%"), undefined);
+    assert.equal(await store.findByUsername("DAVE"), undefined, "findByUsername is exact");
+    assert.equal(await store.findByName("dav%"), undefined);
+  });
+
+  test("migration 0002 keys existing rows in id order; a later colliding spelling keeps its exact name only", async () => {
+    const url = await backend.freshUrl();
+    const first = { "0001_users": userMigrations["0001_users"]! };
+    const old = await backend.open<any>(url, first, USER_MIGRATION_TABLE);
+    for (const username of ["Erin", "erin", "ｆｒａｎｋ"])
+      await old.db.insertInto("users").values({ username, password_hash: "h" }).execute();
+    const h = await backend.open<UserTables>(url, userMigrations, USER_MIGRATION_TABLE);
+    const store = new UserStore(h.db);
+    const rows = await h.db.selectFrom("users").select(["username", "username_key"]).orderBy("id").execute();
+    assert.deepEqual(
+      rows.map((r) => [r.username, r.username_key]),
+      [
+        ["Erin", "erin"],
+        ["erin", null],
+        ["ｆｒａｎｋ", "frank"],
+      ],
+    );
+    assert.equal((await store.findByName("ERIN"))?.username, "Erin");
+    assert.equal((await store.findByUsername("erin"))?.username, "erin", "still reachable by its exact name");
+    assert.equal((await store.findByName("frank"))?.username, "ｆｒａｎｋ");
   });
 
   test("SQL-ish and unusual strings are stored and found verbatim", async () => {
