@@ -5,9 +5,12 @@ import { pino } from "pino";
 import { Registry } from "prom-client";
 import { Discovery, etcdClientOptions } from "../../platform/discovery/index.ts";
 import { defaultClientMiddleware } from "../../platform/runtime.ts";
+import { waitFor } from "./wait.ts";
 
 export interface DiscoveryCaller {
   discovery: Discovery;
+  /** Waits until discovery lists exactly `count` instances of every service given (each one the test calls). */
+  listed(counts: Record<string, number>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -23,9 +26,20 @@ export function discoveryCaller(endpoint: string, prefix = "/dzug/services"): Di
   });
   return {
     discovery,
+    listed: async (want) => {
+      await waitFor(() => Object.entries(want).every(([s, n]) => discovery.watch(s).instances().length === n), {
+        message: `discovery listing ${JSON.stringify(want)} instances`,
+        describe: () => `it lists ${JSON.stringify(counts(discovery))}`,
+      });
+    },
     close: async () => {
       await discovery.close();
       etcd.close();
     },
   };
+}
+
+/** Instances listed per watched service. */
+function counts(discovery: Discovery): Record<string, number> {
+  return Object.fromEntries(discovery.snapshot().map((p) => [p.service, p.instances.length]));
 }

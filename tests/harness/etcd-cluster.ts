@@ -11,7 +11,7 @@ import { createEtcdClient, etcdClientOptions } from "../../platform/discovery/et
 import { localServices } from "../../scripts/lib/services.ts";
 import { etcdBinary } from "./etcd.ts";
 import { freePort } from "./ports.ts";
-import { waitFor } from "./wait.ts";
+import { errorText, scaled, WaitAborted, waitFor } from "./wait.ts";
 
 const root = join(import.meta.dirname, "../..");
 const ADMIN = "platform/etcd-admin/main.ts";
@@ -28,6 +28,16 @@ interface Member {
   dataDir: string;
   child?: ChildProcess;
   log: string;
+  /** What member-init printed before this start (its plan and why). */
+  initLog: string;
+  /** The last health probe's answer or error while it was not healthy ("" once healthy). */
+  lastProbe: string;
+}
+
+/** The end of a log, for an error message. */
+function tail(log: string, chars = 3_000): string {
+  const t = log.trimEnd();
+  return t.length > chars ? `…${t.slice(-chars)}` : t || "(empty)";
 }
 
 /** Runs a node script to completion; resolves with its output, rejects on a non-zero exit. */
@@ -37,7 +47,7 @@ export function runNode(args: string[], env: Record<string, string>, timeoutMs =
     let out = "";
     child.stdout.on("data", (b) => (out += b));
     child.stderr.on("data", (b) => (out += b));
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    const timer = setTimeout(() => child.kill("SIGKILL"), scaled(timeoutMs));
     child.once("exit", (code) => {
       clearTimeout(timer);
       if (code === 0) resolve(out);
@@ -103,6 +113,8 @@ export class EtcdCluster {
         peerPort: await freePort(),
         dataDir: join(this.dir, `etcd-${n}`, "data"),
         log: "",
+        initLog: "",
+        lastProbe: "",
       });
     }
     return this.members[i] as Member;
@@ -147,6 +159,8 @@ export class EtcdCluster {
         "log-level: warn\nlogger: zap\nauto-compaction-mode: periodic\nauto-compaction-retention: 1h",
     });
     m.log = "";
+    m.initLog = out;
+    m.lastProbe = "";
     const child = spawn(etcdBinary(), [`--config-file=${configFile}`], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, ETCD_UNSUPPORTED_ARCH: process.arch },
@@ -202,41 +216,75 @@ export class EtcdCluster {
     return createEtcdClient(etcdClientOptions(this.endpoints, 1000, access));
   }
 
-  /** Names of the members the cluster lists, once exactly the desired ones are listed, started and healthy. */
+  /** Why member i is not healthy, or "" when its /health says so; a member that exited ends the wait. */
+  async #probe(i: number): Promise<string> {
+    const m = this.members[i] as Member;
+    const c = m.child;
+    if (!this.running(i))
+      throw new WaitAborted(
+        `${m.name} is not running (exit ${c?.exitCode ?? c?.signalCode ?? "never started"}); member-init said:\n` +
+          `${tail(m.initLog)}\n${m.name}'s log:\n${tail(m.log)}`,
+      );
+    try {
+      const res = await fetch(`http://127.0.0.1:${m.clientPort}/health`, { signal: AbortSignal.timeout(scaled(1000)) });
+      const body = await res.text();
+      const healthy = res.ok && (JSON.parse(body) as { health?: string }).health === "true";
+      return healthy ? "" : `/health answered ${res.status} ${body.trim()}`;
+    } catch (err) {
+      return `/health: ${errorText(err)}`;
+    }
+  }
+
+  /** The member list as the cluster reports it (root's client, or a plain one while auth is off). */
+  async #memberNames(): Promise<string[]> {
+    const c = this.adminClient();
+    try {
+      return (await c.cluster.memberList({})).members.map((m) => m.name).sort();
+    } catch (err) {
+      if (!/authentication is not enabled/.test(String(err))) throw err;
+      const plain = new Etcd3({ hosts: this.endpoints, dialTimeout: 1000 });
+      try {
+        return (await plain.cluster.memberList({})).members.map((m) => m.name).sort();
+      } finally {
+        plain.close();
+      }
+    } finally {
+      c.close();
+    }
+  }
+
+  /**
+   * Names of the members the cluster lists, once exactly the desired ones are listed, started and
+   * healthy. On timeout the error says, per member not healthy, its last probe's answer or error, what
+   * member-init decided and the tail of its log.
+   */
   async waitHealthy(timeoutMs = 60_000): Promise<string[]> {
-    const want = this.members
-      .slice(0, this.#desired)
-      .map((m) => m.name)
-      .sort();
+    const desired = this.members.slice(0, this.#desired);
+    const want = desired.map((m) => m.name).sort();
+    let listed = "";
+    const describe = () =>
+      [
+        ...(listed ? [`the cluster lists ${listed}`] : []),
+        ...desired
+          .filter((m) => m.lastProbe !== "")
+          .map(
+            (m) =>
+              `${m.name} (client port ${m.clientPort}) not healthy: ${m.lastProbe}\nmember-init said:\n` +
+              `${tail(m.initLog)}\n${m.name}'s log:\n${tail(m.log)}`,
+          ),
+      ].join("\n");
     return waitFor(
       async () => {
-        for (let i = 0; i < this.#desired; i++) {
-          if (!this.running(i)) throw new Error(`etcd-${i} not running:\n${this.members[i]?.log}`);
-          const res = await fetch(`http://127.0.0.1:${this.members[i]?.clientPort}/health`, {
-            signal: AbortSignal.timeout(1000),
-          });
-          if (!res.ok || ((await res.json()) as { health?: string }).health !== "true") return undefined;
+        for (let i = 0; i < desired.length; i++) {
+          const m = desired[i] as Member;
+          m.lastProbe = await this.#probe(i);
+          if (m.lastProbe !== "") return undefined;
         }
-        const c = this.adminClient();
-        try {
-          const names = (await c.cluster.memberList({})).members.map((m) => m.name).sort();
-          return JSON.stringify(names) === JSON.stringify(want) ? names : undefined;
-        } catch (err) {
-          if (/authentication is not enabled/.test(String(err))) {
-            const plain = new Etcd3({ hosts: this.endpoints, dialTimeout: 1000 });
-            try {
-              const names = (await plain.cluster.memberList({})).members.map((m) => m.name).sort();
-              return JSON.stringify(names) === JSON.stringify(want) ? names : undefined;
-            } finally {
-              plain.close();
-            }
-          }
-          throw err;
-        } finally {
-          c.close();
-        }
+        const names = await this.#memberNames();
+        listed = names.join(",");
+        return JSON.stringify(names) === JSON.stringify(want) ? names : undefined;
       },
-      { timeoutMs, intervalMs: 200, message: `etcd members ${want.join(",")} healthy` },
+      { timeoutMs, intervalMs: 200, message: `etcd members ${want.join(",")} healthy`, describe },
     );
   }
 

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "./ports.ts";
-import { waitFor } from "./wait.ts";
+import { errorText, WaitAborted, waitFor } from "./wait.ts";
 
 export function etcdBinary(): string {
   const found = spawnSync("sh", ["-c", "command -v etcd"], { encoding: "utf8" });
@@ -73,13 +73,25 @@ export class EtcdProcess {
     };
     child.stdout?.on("data", keep);
     child.stderr?.on("data", keep);
+    let lastProbe = "";
     await waitFor(
       async () => {
-        if (!this.running) throw new Error(`etcd exited: ${this.log}`);
-        const res = await fetch(`${client}/health`);
-        return res.ok && ((await res.json()) as { health?: string }).health === "true";
+        if (!this.running) throw new WaitAborted(`etcd exited (${child.exitCode ?? child.signalCode}): ${this.log}`);
+        try {
+          const res = await fetch(`${client}/health`);
+          const body = await res.text();
+          lastProbe = `${res.status} ${body.trim()}`;
+          return res.ok && (JSON.parse(body) as { health?: string }).health === "true";
+        } catch (err) {
+          lastProbe = errorText(err);
+          throw err;
+        }
       },
-      { timeoutMs: 20_000, message: `etcd healthy on ${client}` },
+      {
+        timeoutMs: 20_000,
+        message: `etcd healthy on ${client}`,
+        describe: () => `last /health: ${lastProbe}\netcd's log:\n${this.log.slice(-3_000)}`,
+      },
     );
   }
 

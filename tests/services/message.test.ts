@@ -9,7 +9,6 @@ import { MessageDirection, RelationServiceDefinition } from "../../proto/gen/dzu
 import { UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
 import { type DiscoveryCaller, discoveryCaller } from "../harness/discovery.ts";
 import { DzugSystem } from "../harness/system.ts";
-import { waitFor } from "../harness/wait.ts";
 
 let sys: DzugSystem;
 let caller: DiscoveryCaller;
@@ -23,7 +22,9 @@ before(async () => {
   messages = caller.discovery.client("message", MessageServiceDefinition);
   relations = caller.discovery.client("relation", RelationServiceDefinition);
   users = caller.discovery.client("user", UserServiceDefinition);
-  await waitFor(() => caller.discovery.watch("message").instances().length === 2, { message: "2 message instances" });
+  // Every service the tests call, not only message: a call made before its service's first list waits
+  // for that list, but both message instances must be listed for the calls to spread over them.
+  await caller.listed({ user: 1, relation: 1, message: 2 });
 });
 
 after(async () => {
