@@ -13,6 +13,12 @@ export interface StatusInstance {
   picks: number;
   /** picks of this instance / picks of its service, in percent (0 when nothing was picked yet). */
   share: number;
+  /** Attempts the gateway has in flight to it. */
+  inflight: number;
+  /** Peak-EWMA latency the gateway sees, ms (0 until its first answer). */
+  latencyMs: number;
+  /** The strategy's score (lower is picked first); null for strategies that score nothing, or cold. */
+  score: number | null;
 }
 
 export interface StatusService {
@@ -54,6 +60,9 @@ export function statusJson(
         state: i.state,
         picks: i.picks,
         share: total > 0 ? Math.round((i.picks / total) * 1000) / 10 : 0,
+        inflight: i.inflight,
+        latencyMs: Math.round(i.latencyMs * 100) / 100,
+        score: i.score === undefined ? null : Number(i.score.toPrecision(4)),
       })),
     };
   });
@@ -86,12 +95,13 @@ export function renderStatusHtml(view: StatusView): string {
     .map((s) => {
       const rows =
         s.instances.length === 0
-          ? `<tr><td colspan="9" class="none">no live instance</td></tr>`
+          ? `<tr><td colspan="12" class="none">no live instance</td></tr>`
           : s.instances
               .map(
                 (i) =>
                   `<tr><td>${e(i.id)}</td><td>${e(i.address)}</td><td>${e(i.version)}</td><td class="n">${e(i.weight)}</td>` +
                   `<td>${e(i.zone || "-")}</td><td class="st-${e(i.state.toLowerCase())}">${e(i.state)}</td>` +
+                  `<td class="n">${e(i.inflight)}</td><td class="n">${e(i.latencyMs.toFixed(2))}</td><td class="n">${e(i.score ?? "-")}</td>` +
                   `<td class="n">${e(i.picks)}</td><td class="n">${e(i.share.toFixed(1))}%</td>` +
                   // A percentage of an auto-sized cell would collapse it: the bar is 1.5 px per percent.
                   `<td><span class="bar" style="width:${e(Math.round(1.5 * Math.min(100, Math.max(0, i.share))))}px"></span></td></tr>`,
@@ -100,7 +110,7 @@ export function renderStatusHtml(view: StatusView): string {
       return (
         `<section><h2>${e(s.service)} <small class="${s.discovery === "fresh" ? "ok" : "bad"}">discovery ${e(s.discovery)}</small>` +
         ` <small>${s.ready ? "listed" : "not listed yet"} · strategy ${e(s.strategy || "-")} · ${e(s.picks)} picks</small></h2>\n` +
-        `<table><thead><tr><th>instance</th><th>address</th><th>version</th><th>weight</th><th>zone</th><th>channel</th><th>picks</th><th>share</th><th></th></tr></thead>\n` +
+        `<table><thead><tr><th>instance</th><th>address</th><th>version</th><th>weight</th><th>zone</th><th>channel</th><th>in flight</th><th>latency ms</th><th>score</th><th>picks</th><th>share</th><th></th></tr></thead>\n` +
         `<tbody>\n${rows}\n</tbody></table></section>`
       );
     })

@@ -9,6 +9,7 @@ import type { Registry } from "prom-client";
 import { BALANCER_DEFAULTS, type Balancer, createBalancer, type StrategyName } from "./balancer.ts";
 import { type ClientOptions, createBalancedClient, type DeadlineCallOptions } from "./client.ts";
 import { LOAD_DEFAULTS, SLOW_START_DEFAULTS, type SlowStartOptions } from "./load.ts";
+import { type LoadRow, registerLoadGauges } from "./load-gauges.ts";
 import { type DiscoveryMetrics, discoveryMetrics } from "./metrics.ts";
 import { EJECTION_DEFAULTS, type EjectionOptions } from "./outlier.ts";
 import { entryCandidate, entryStateName, InstancePool } from "./pool.ts";
@@ -82,6 +83,23 @@ export class Discovery {
     this.opts = opts;
     this.m = discoveryMetrics(opts.metrics);
     this.balancing = opts.balancing ?? BALANCING_DEFAULTS;
+    // Gauges registered after collect-ordered metrics still see every pool: they read at scrape time.
+    registerLoadGauges(opts.metrics, () => this.loadRows());
+  }
+
+  private *loadRows(): Iterable<LoadRow> {
+    for (const s of this.snapshot()) {
+      for (const i of s.instances) {
+        yield {
+          service: s.service,
+          upstream: i.record.id,
+          strategy: s.strategy,
+          inflight: i.inflight,
+          latencySeconds: i.latencyMs / 1000,
+          score: i.score,
+        };
+      }
+    }
   }
 
   /** The watcher of `service`, created and started on first use. */

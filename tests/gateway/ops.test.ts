@@ -108,15 +108,19 @@ test("/metrics: HTTP RED by route pattern (unknown paths as unmatched), plus the
   assert.doesNotMatch(m, /12345|token=|zzz/, "raw URLs never become labels");
 });
 
-test("/_dzug/status: JSON with instances, picks, share and discovery state", async () => {
+test("/_dzug/status: JSON with instances, picks, share, in-flight, latency, score and discovery state", async () => {
   t.discovery.pools = [
     {
       service: "user",
       stale: false,
       ready: true,
-      strategy: "weighted-random",
+      strategy: "p2c-ewma",
       instances: [
-        instance("user", "user-a", { weight: 300, zone: "z1" }, 75),
+        instance("user", "user-a", { weight: 300, zone: "z1" }, 75, "READY", {
+          inflight: 2,
+          latencyMs: 4.5,
+          score: 0.045,
+        }),
         instance("user", "user-b", { version: "0.2.0" }, 25, "TRANSIENT_FAILURE"),
       ],
     },
@@ -136,7 +140,7 @@ test("/_dzug/status: JSON with instances, picks, share and discovery state", asy
     assert.match(r.headers.get("content-type") ?? "", /^application\/json/);
     const user = r.body.services.find((s: { service: string }) => s.service === "user");
     assert.equal(user.discovery, "fresh");
-    assert.equal(user.strategy, "weighted-random");
+    assert.equal(user.strategy, "p2c-ewma");
     assert.equal(user.picks, 100);
     assert.deepEqual(
       user.instances.map((i: Record<string, unknown>) => [
@@ -148,10 +152,13 @@ test("/_dzug/status: JSON with instances, picks, share and discovery state", asy
         i.state,
         i.picks,
         i.share,
+        i.inflight,
+        i.latencyMs,
+        i.score,
       ]),
       [
-        ["user-a", "127.0.0.1:50051", "0.1.0", 300, "z1", "READY", 75, 75],
-        ["user-b", "127.0.0.1:50051", "0.2.0", 100, "", "TRANSIENT_FAILURE", 25, 25],
+        ["user-a", "127.0.0.1:50051", "0.1.0", 300, "z1", "READY", 75, 75, 2, 4.5, 0.045],
+        ["user-b", "127.0.0.1:50051", "0.2.0", 100, "", "TRANSIENT_FAILURE", 25, 25, 0, 0, null],
       ],
     );
     const relation = r.body.services.find((s: { service: string }) => s.service === "relation");
