@@ -7,6 +7,7 @@
 // present), zod validation, the RPCs, JSON out.
 import express, { type Express, type RequestHandler, type Response } from "express";
 import { Metadata } from "nice-grpc";
+import { DEFAULT_LIST_STREAMS } from "../platform/config-schema.ts";
 import { REQUEST_ID_HEADER } from "../platform/request-context.ts";
 import type { GatewayDeps } from "./deps.ts";
 import { errorHandler, notFound } from "./error-handler.ts";
@@ -16,6 +17,7 @@ import { Params, parseParams, tokenOf } from "./params.ts";
 import { locals, methodNotAllowed, OK, tagRoute } from "./respond.ts";
 import { ROUTES, type Route } from "./routes.ts";
 import { inFlightPerAddress, shedding } from "./shedding.ts";
+import { type ListStreamer, listStreamer, StreamedList } from "./streamed-list.ts";
 import { tracingMiddleware } from "./tracing.ts";
 
 export type { DiscoveryView, GatewayDeps, PoolSnapshot, TokenVerifier } from "./deps.ts";
@@ -34,7 +36,9 @@ export function createApp(deps: GatewayDeps): Express {
   app.use(securityHeaders());
 
   const parsers = bodyParsers(deps.bodyLimitBytes);
-  for (const route of ROUTES) mountRoute(app, route, deps, parsers);
+  // One bound for all list routes of this process: it is their sum that takes memory.
+  const sendList = listStreamer(deps.maxConcurrentListStreams ?? DEFAULT_LIST_STREAMS, deps.logger);
+  for (const route of ROUTES) mountRoute(app, route, deps, parsers, sendList);
   serveOpenApi(app);
   // Operations endpoints (/metrics, /readyz, the status page) are not here: admin.ts serves them on
   // the admin port; on this one they are unknown paths.
@@ -44,7 +48,13 @@ export function createApp(deps: GatewayDeps): Express {
 }
 
 /** Serves `route.path` with and without its trailing slash (Express' non-strict routing). */
-function mountRoute(app: Express, route: Route, deps: GatewayDeps, parsers: RequestHandler[]): void {
+function mountRoute(
+  app: Express,
+  route: Route,
+  deps: GatewayDeps,
+  parsers: RequestHandler[],
+  sendList: ListStreamer,
+): void {
   const limits = deps.rateLimits;
   const run: RequestHandler = async (req, res) => {
     const p = new Params(req);
@@ -56,14 +66,15 @@ function mountRoute(app: Express, route: Route, deps: GatewayDeps, parsers: Requ
     };
     const username = route.limit === "login" ? String(params.username) : undefined;
     if (limits && username !== undefined) limits.beforeLogin(req, username);
-    let result: Record<string, unknown>;
+    let result: Record<string, unknown> | StreamedList;
     try {
       result = await route.handle(params, { deps, viewer, opts });
     } catch (err) {
       if (limits && username !== undefined) limits.afterLoginFailure(req, username, err);
       throw err;
     }
-    res.json({ ...OK, ...result });
+    if (result instanceof StreamedList) await sendList(res, result);
+    else res.json({ ...OK, ...result });
   };
   app
     .route(route.path.replace(/\/$/, ""))

@@ -8,6 +8,7 @@ import {
   discoverySection,
   etcdSection,
   httpSection,
+  listsSection,
   logSection,
   shutdownSection,
   strategy,
@@ -35,6 +36,8 @@ export const gatewayConfigSchema = z.strictObject({
   auth: authSection,
   rateLimit: rateLimitSection,
   overload: overloadSection,
+  /** Follow/follower/friend lists streamed at once (gateway/streamed-list.ts). */
+  lists: listsSection,
 });
 
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;

@@ -25,6 +25,7 @@ import {
   oneOf,
 } from "./params.ts";
 import type { RouteLimit } from "./rate-limit.ts";
+import { mapPages, StreamedList } from "./streamed-list.ts";
 
 export interface RouteContext {
   deps: GatewayDeps;
@@ -48,7 +49,8 @@ export interface Route<P extends z.ZodObject = z.ZodObject, R extends z.ZodObjec
   failureExtra?: Readonly<Record<string, unknown>>;
   /** Rate limits of its own (gateway/rate-limit.ts), besides the API-wide one. */
   limit?: RouteLimit;
-  handle(params: z.infer<P>, ctx: RouteContext): Promise<z.infer<R>>;
+  /** The answer's fields; lists return a StreamedList, written page by page (streamed-list.ts). */
+  handle(params: z.infer<P>, ctx: RouteContext): Promise<z.infer<R> | StreamedList>;
 }
 
 /** Keeps each entry's parameter and result types tied to its handler. */
@@ -58,11 +60,12 @@ const credentials = z.object({ user_id: z.number().int(), token: z.string() });
 /** register/login answer these also on failure, so clients can fall back from one to the other. */
 const NO_CREDENTIALS = Object.freeze({ user_id: 0, token: "" });
 
+/** A list route: its answer is `user_list`, streamed from the relation service page by page. */
 const listRoute = <T>(
   path: string,
   summary: string,
   item: z.ZodType<T>,
-  list: (deps: GatewayDeps, q: { userId: number; viewerId: number }, opts: CallOptions) => Promise<T[]>,
+  pages: (deps: GatewayDeps, q: { userId: number; viewerId: number }, opts: CallOptions) => AsyncIterable<readonly T[]>,
 ): Route =>
   route({
     method: "get",
@@ -71,9 +74,8 @@ const listRoute = <T>(
     params: z.object({ user_id: id }),
     auth: true,
     result: z.object({ user_list: z.array(item) }),
-    handle: async ({ user_id }, { deps, viewer, opts }) => ({
-      user_list: await list(deps, { userId: user_id, viewerId: viewer }, opts),
-    }),
+    handle: async ({ user_id }, { deps, viewer, opts }) =>
+      new StreamedList("user_list", pages(deps, { userId: user_id, viewerId: viewer }, opts)),
   });
 
 /** register and login: username + password in, user_id + token out (also, zeroed, on failure). */
@@ -141,17 +143,17 @@ export const ROUTES: readonly Route[] = [
       return {};
     },
   }),
-  listRoute("/douyin/relation/follow/list/", "Whom user_id follows, newest first", userSchema, async (d, q, o) =>
-    toUsers((await d.relation.listFollowing(q, o)).users, d.logger),
+  listRoute("/douyin/relation/follow/list/", "Whom user_id follows, newest first", userSchema, (d, q, o) =>
+    mapPages(d.relation.streamFollowing(q, o), (p) => toUsers(p.users, d.logger)),
   ),
-  listRoute("/douyin/relation/follower/list/", "Who follows user_id, newest first", userSchema, async (d, q, o) =>
-    toUsers((await d.relation.listFollowers(q, o)).users, d.logger),
+  listRoute("/douyin/relation/follower/list/", "Who follows user_id, newest first", userSchema, (d, q, o) =>
+    mapPages(d.relation.streamFollowers(q, o), (p) => toUsers(p.users, d.logger)),
   ),
   listRoute(
     "/douyin/relation/friend/list/",
     "Users that user_id follows and who follow back, with the newest message of each conversation",
     friendUserSchema,
-    async (d, q, o) => toFriends((await d.relation.listFriends(q, o)).friends, d.logger),
+    (d, q, o) => mapPages(d.relation.streamFriends(q, o), (p) => toFriends(p.friends, d.logger)),
   ),
   route({
     method: "post",

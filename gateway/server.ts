@@ -61,6 +61,7 @@ export async function startGateway(env: Record<string, string | undefined> = pro
     shedder,
     credentialsInFlightPerAddress: config.rateLimit.credentialsInFlightPerAddress,
     trustProxy: trustProxySetting(config.http.trustProxy),
+    maxConcurrentListStreams: config.lists.maxConcurrentStreams,
   });
 
   const server: Server = createServer(HTTP_TIMEOUTS, app);

@@ -175,6 +175,34 @@ export const authSection = z
   })
   .prefault({} as { jwtSecret: string });
 
+/**
+ * Lists streaming at once in one process (gateway and relation, config `lists.maxConcurrentStreams`):
+ * one more is answered busy before anything is read. Each holds a page or two (~1 MiB), so this bounds
+ * what large lists can take of a process's memory (docs/benchmarks.md: lists).
+ */
+export const DEFAULT_LIST_STREAMS = 16;
+
+/**
+ * Follow, follower and friend lists (docs/storage.md: lists of any size). The relation service reads
+ * all of it; the gateway reads maxConcurrentStreams (one section, so one config file serves both).
+ */
+export const listsSection = z
+  .strictObject({
+    /**
+     * The most entries an unpaged List* RPC answers: beyond it, the newest `maxLength` relations. The
+     * gateway's lists use the streamed RPCs, which are complete whatever their length.
+     */
+    maxLength: z.number().int().min(1).max(1_000_000).default(100_000),
+    /**
+     * Entries per message of a streamed list (the gateway's lists): the process holds about two pages
+     * of each list it streams (~1 KiB an entry with its profile), one GetUsers call per page.
+     */
+    pageSize: z.number().int().min(1).max(1_000).default(500),
+    /** Lists streaming at once; one more is refused: relation RESOURCE_EXHAUSTED, gateway 503 (busy). */
+    maxConcurrentStreams: z.number().int().min(1).max(10_000).default(DEFAULT_LIST_STREAMS),
+  })
+  .prefault({});
+
 /** What every gRPC service process reads. */
 export const serviceBaseSchema = z.strictObject({
   log: logSection,

@@ -1,5 +1,6 @@
 // The balanced client: a nice-grpc Client<Def> whose every unary call picks an instance from the
-// pool, calls it with a deadline, and retries on another instance when that is safe.
+// pool, calls it with a deadline, and retries on another instance when that is safe. Server-streaming
+// calls pick one instance per stream and retry only before the first message (stream-call.ts).
 //
 // Retry rules (UNAVAILABLE only; every other status is the server's answer and is returned as is):
 // - The call never reached a server: always retried. The http2 transport knows it and marks the error
@@ -31,6 +32,7 @@ import { h2UnaryCall } from "./h2-call.ts";
 import type { DiscoveryMetrics } from "./metrics.ts";
 import { markedNotSent } from "./not-sent.ts";
 import type { InstancePool, PoolEntry } from "./pool.ts";
+import { balancedServerStream, type StreamClientContext } from "./stream-call.ts";
 import { rawClient, type UnaryCallOptions, type UnaryMethod, unaryCall } from "./unary-call.ts";
 
 export interface ClientOptions {
@@ -155,12 +157,37 @@ export function createBalancedClient<Def extends CompatServiceDefinition>(
   const clientFor = (e: PoolEntry) => stateOf(e).client;
   const log = logger.child({ component: "balanced-client", service });
   const out: Record<string, unknown> = {};
+  /** Business answers (NOT_FOUND, ALREADY_EXISTS, …) are successful calls as far as balancing goes. */
+  const countFailure = (methodName: string, lastError: unknown) => {
+    if (!(lastError instanceof ClientError) || !BUSINESS_CODES.has(lastError.code)) {
+      const code = lastError instanceof ClientError ? (Status[lastError.code] ?? String(lastError.code)) : "UNKNOWN";
+      m.failures.inc({ service, method: methodName, code });
+    }
+  };
+  let streams: StreamClientContext | undefined;
 
   for (const [key, method] of Object.entries(normalizeServiceDefinition(definition))) {
     const { path } = method;
-    if (method.requestStream || method.responseStream) {
-      // Balancing, retries and deadlines are defined for unary calls only (every dzug RPC is unary).
-      throw new Error(`${path}: streaming methods are not supported by the balanced client`);
+    if (method.requestStream) {
+      // Client and bidirectional streams would need a retry story of their own; no dzug RPC has one.
+      throw new Error(`${path}: client-streaming methods are not supported by the balanced client`);
+    }
+    if (method.responseStream) {
+      streams ??= {
+        service,
+        pool,
+        metrics: m,
+        log,
+        balancer,
+        maxAttempts: opts.maxAttempts,
+        deadlineMs: opts.deadlineMs,
+        middleware: opts.middleware,
+        noInstance: (p) =>
+          new ClientError(p, Status.UNAVAILABLE, `no live instance of service "${service}" ${ctx.describeEmpty()}`),
+        countFailure,
+      };
+      out[key] = balancedServerStream(streams, definition, key, method);
+      continue;
     }
     const methodName = path.slice(path.lastIndexOf("/") + 1);
     const idempotent = method.options.idempotencyLevel !== undefined; // NO_SIDE_EFFECTS or IDEMPOTENT
@@ -249,11 +276,7 @@ export function createBalancedClient<Def extends CompatServiceDefinition>(
         }
       }
       if (lastError === undefined) lastError = noInstance();
-      // Business answers (NOT_FOUND, ALREADY_EXISTS, …) are successful calls as far as balancing goes.
-      if (!(lastError instanceof ClientError) || !BUSINESS_CODES.has(lastError.code)) {
-        const code = lastError instanceof ClientError ? (Status[lastError.code] ?? String(lastError.code)) : "UNKNOWN";
-        m.failures.inc({ service, method: methodName, code });
-      }
+      countFailure(methodName, lastError);
       throw lastError;
     };
   }

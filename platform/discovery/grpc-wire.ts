@@ -92,11 +92,14 @@ export class MessageReader {
   private chunks: Buffer[] = [];
   private buffered = 0;
   private readonly max: number;
+  private readonly onMessage: ((message: Buffer) => void) | undefined;
   message: Buffer | undefined;
   count = 0;
 
-  constructor(maxLength: number) {
+  /** `onMessage`: a server stream's reader, given every message (any number of them) as it completes. */
+  constructor(maxLength: number, onMessage?: (message: Buffer) => void) {
     this.max = maxLength;
+    this.onMessage = onMessage;
   }
 
   /** Adds a chunk; returns why the call must stop, or undefined. */
@@ -129,6 +132,11 @@ export class MessageReader {
     const length = framed.length - 5;
     if (length > this.max) return this.tooLarge(length);
     if (framed[0] !== 0) return [Status.INTERNAL, "Compressed message received, but no compression was negotiated"];
+    if (this.onMessage) {
+      this.count++;
+      this.onMessage(framed.subarray(5));
+      return undefined;
+    }
     if (++this.count > 1) return [Status.UNIMPLEMENTED, "Too many responses received"];
     this.message = framed.subarray(5);
     return undefined;

@@ -36,7 +36,7 @@ const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, NGHTTP2_NO_ERROR, NGHTTP2_ENHANC
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const ignore = () => {};
 
-function requestHeaders(path: string, options: UnaryCallOptions): OutgoingHttpHeaders {
+export function requestHeaders(path: string, options: UnaryCallOptions): OutgoingHttpHeaders {
   const h = metadataHeaders(options.metadata, {});
   if (h[REQUEST_ID_HEADER] === undefined) {
     const id = currentRequestId();
@@ -53,7 +53,7 @@ function requestHeaders(path: string, options: UnaryCallOptions): OutgoingHttpHe
 }
 
 /** How a stream that ended without a gRPC status failed, as grpc-js reports the same cases. */
-function streamFailure(
+export function streamFailure(
   path: string,
   h2: H2Session,
   s: ClientHttp2Session,

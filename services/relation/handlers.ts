@@ -1,19 +1,21 @@
 // RelationService: the follow graph and its counts; lists hydrated with profiles from the user service.
-import { type Client, ClientError, type ServiceImplementation, Status } from "nice-grpc";
+import { type ServiceImplementation, Status } from "nice-grpc";
 import { checkId, DomainError, invalidArgument as invalid, Reason } from "../../platform/errors.ts";
-import type { MessageServiceDefinition } from "../../proto/gen/dzug/message/v1/message.ts";
-import type {
-  Friend,
-  RelatedUser,
-  RelationServiceDefinition,
-  RelationStats,
-} from "../../proto/gen/dzug/relation/v1/relation.ts";
-import { MessageDirection } from "../../proto/gen/dzug/relation/v1/relation.ts";
-import type { UserProfile, UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
+import type { RelatedUser, RelationServiceDefinition } from "../../proto/gen/dzug/relation/v1/relation.ts";
+import type { UserProfile } from "../../proto/gen/dzug/user/v1/user.ts";
+import {
+  assertUserExists,
+  checkViewer,
+  latestMessages,
+  type MessageClient,
+  toFriendEntries,
+  toStats,
+  type UserClient,
+  userNotFound,
+} from "./hydrate.ts";
+import type { RelationListPages } from "./list-pages.ts";
 import { AlreadyFollowingError, NotFollowingError, type RelationStore } from "./store.ts";
-
-export type UserClient = Client<typeof UserServiceDefinition>;
-export type MessageClient = Client<typeof MessageServiceDefinition>;
+import { listStreams } from "./streams.ts";
 
 /** Upper bound of ids in one GetRelationStats call. */
 export const STATS_MAX = 10_000;
@@ -25,31 +27,29 @@ export const STATS_MAX = 10_000;
 const HYDRATE_BATCH = 1_000;
 const HYDRATE_PARALLEL = 4;
 
-/** viewer_id 0 means "no viewer": is_follow is then false everywhere. */
-function checkViewer(id: number): void {
-  if (!Number.isSafeInteger(id) || id < 0) throw invalid("viewer_id must be a non-negative integer");
-}
-
-const userNotFound = () => new DomainError(Status.NOT_FOUND, Reason.USER_NOT_FOUND, "user not found");
-
 export function relationService(deps: {
   store: RelationStore;
   users: UserClient;
   /** The newest message of each friend's conversation with the viewer: one batched call per list. */
   messages: MessageClient;
-  /** The most entries one list answers (config `lists.maxLength`): the newest ones. */
+  /** The streamed lists' pages (keyset-paginated reads of the same tables). */
+  pages: RelationListPages;
+  /** The most entries one unpaged list answers (config `lists.maxLength`): the newest ones. */
   maxListLength: number;
+  /** Entries per streamed page (config `lists.pageSize`). */
+  pageSize: number;
+  /** Lists streaming at once (config `lists.maxConcurrentStreams`). */
+  maxConcurrentStreams: number;
 }): ServiceImplementation<typeof RelationServiceDefinition> {
   const { store, users, messages, maxListLength: max } = deps;
-
-  async function assertUserExists(id: number, signal: AbortSignal): Promise<void> {
-    try {
-      await users.getUser({ id }, { signal });
-    } catch (err) {
-      if (err instanceof ClientError && err.code === Status.NOT_FOUND) throw userNotFound();
-      throw err;
-    }
-  }
+  const streams = listStreams({
+    pages: deps.pages,
+    store,
+    users,
+    messages,
+    pageSize: deps.pageSize,
+    maxConcurrent: deps.maxConcurrentStreams,
+  });
 
   /** Profiles of `ids` from the user service, in batches of HYDRATE_BATCH, HYDRATE_PARALLEL at a time. */
   async function profilesOf(ids: number[], signal: AbortSignal): Promise<Map<number, UserProfile>> {
@@ -82,12 +82,14 @@ export function relationService(deps: {
   }
 
   return {
+    ...streams,
+
     async follow({ followerId, followeeId }, ctx) {
       checkId(followerId, "follower_id");
       checkId(followeeId, "followee_id");
       if (followerId === followeeId)
         throw new DomainError(Status.INVALID_ARGUMENT, Reason.FOLLOW_SELF, "you cannot follow yourself");
-      await assertUserExists(followeeId, ctx.signal);
+      await assertUserExists(users, followeeId, ctx.signal);
       ctx.signal.throwIfAborted(); // the caller gave up: change nothing
       try {
         await store.follow(followerId, followeeId);
@@ -131,23 +133,11 @@ export function relationService(deps: {
       checkId(userId, "user_id");
       checkViewer(viewerId);
       const ids = await store.listFriends(userId, max);
-      // The conversations are the viewer's: nobody reads the chats of the user whose list they view.
       const [related, latest] = await Promise.all([
         hydrate(userId, ids, viewerId, ctx.signal),
-        viewerId > 0 && ids.length > 0
-          ? messages.getLatestMessages({ userId: viewerId, peerIds: ids }, { signal: ctx.signal })
-          : { messages: [] },
+        latestMessages(messages, viewerId, ids, ctx.signal),
       ]);
-      const byPeer = new Map(latest.messages.map((m) => [m.fromUserId === viewerId ? m.toUserId : m.fromUserId, m]));
-      const friends: Friend[] = related.map((user) => {
-        const m = byPeer.get(user.profile?.id ?? 0);
-        const direction = !m
-          ? MessageDirection.MESSAGE_DIRECTION_UNSPECIFIED
-          : m.fromUserId === viewerId
-            ? MessageDirection.MESSAGE_DIRECTION_SENT
-            : MessageDirection.MESSAGE_DIRECTION_RECEIVED;
-        return { user, message: m?.content ?? "", direction };
-      });
+      const friends = toFriendEntries(related, latest, viewerId);
       return { friends };
     },
 
@@ -165,17 +155,5 @@ export function relationService(deps: {
       const byId = new Map(stats.map((s) => [s.userId, s]));
       return { stats: userIds.map((id) => toStats(id, byId.get(id))) };
     },
-  };
-}
-
-function toStats(
-  userId: number,
-  s: { followCount: number; followerCount: number; isFollow: boolean } | undefined,
-): RelationStats {
-  return {
-    userId,
-    followCount: s?.followCount ?? 0,
-    followerCount: s?.followerCount ?? 0,
-    isFollow: s?.isFollow ?? false,
   };
 }

@@ -8,6 +8,7 @@ import { RelationServiceDefinition } from "../../proto/gen/dzug/relation/v1/rela
 import { UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
 import { relationConfigSchema } from "./config.ts";
 import { relationService } from "./handlers.ts";
+import { RelationListPages } from "./list-pages.ts";
 import { RELATION_MIGRATION_TABLE, relationMigrations } from "./migrations.ts";
 import { RelationStore, type RelationTables } from "./store.ts";
 
@@ -33,7 +34,10 @@ await runServiceMain({
             store: new RelationStore(database.db),
             users,
             messages: discovery.client("message", MessageServiceDefinition),
+            pages: new RelationListPages(database.db),
             maxListLength: config.lists.maxLength,
+            pageSize: config.lists.pageSize,
+            maxConcurrentStreams: config.lists.maxConcurrentStreams,
           }),
         },
       ],

@@ -43,6 +43,8 @@ export function rpcError(
 const fail = (method: string, code: Status, reason: Reason, details: string) =>
   rpcError(`/dzug.${method}`, code, reason, details);
 
+type ListReq = { userId: number; viewerId: number };
+
 /** A tiny in-memory world behaving like the services' contracts. */
 export class FakeWorld {
   users = new Map<number, UserProfile & { password: string }>();
@@ -176,6 +178,65 @@ export class FakeWorld {
 
   relationClient(): any {
     const P = "relation.v1.RelationService";
+    const c = this.unaryRelationClient(P);
+    /** The streamed lists: the unpaged answer in pages of two entries, recorded under their own name. */
+    const paged =
+      <K extends string>(name: string, list: (req: ListReq) => Record<K, unknown[]>, field: K) =>
+      (req: ListReq, o?: never) => {
+        this.record(name, req, o);
+        return (async function* () {
+          const all = list(req)[field];
+          for (let i = 0; i < all.length; i += 2) yield { [field]: all.slice(i, i + 2) };
+        })();
+      };
+    return {
+      ...c,
+      streamFollowing: paged("streamFollowing", (r) => this.following(r), "users"),
+      streamFollowers: paged("streamFollowers", (r) => this.followers(r), "users"),
+      streamFriends: paged("streamFriends", (r) => this.friends(r), "friends"),
+    };
+  }
+
+  private following(req: ListReq) {
+    const ids = this.follows
+      .filter((f) => f.follower === req.userId)
+      .map((f) => f.followee)
+      .reverse();
+    return { users: ids.map((id) => this.related(req.viewerId, id)) };
+  }
+
+  private followers(req: ListReq) {
+    const ids = this.follows
+      .filter((f) => f.followee === req.userId)
+      .map((f) => f.follower)
+      .reverse();
+    return { users: ids.map((id) => this.related(req.viewerId, id)) };
+  }
+
+  private friends(req: ListReq) {
+    const ids = this.follows
+      .filter(
+        (f) =>
+          f.follower === req.userId && this.follows.some((g) => g.follower === f.followee && g.followee === req.userId),
+      )
+      .map((f) => f.followee)
+      .reverse();
+    const friends: Friend[] = ids.map((id) => {
+      const m = this.messages.get(`${Math.min(id, req.userId)}-${Math.max(id, req.userId)}`);
+      return {
+        user: this.related(req.viewerId, id),
+        message: m?.text ?? "",
+        direction: !m
+          ? MessageDirection.MESSAGE_DIRECTION_UNSPECIFIED
+          : m.from === req.viewerId
+            ? MessageDirection.MESSAGE_DIRECTION_SENT
+            : MessageDirection.MESSAGE_DIRECTION_RECEIVED,
+      };
+    });
+    return { friends };
+  }
+
+  private unaryRelationClient(P: string) {
     return {
       follow: async (req: { followerId: number; followeeId: number }, o?: never) => {
         this.record("follow", req, o);
@@ -196,45 +257,17 @@ export class FakeWorld {
         this.follows.splice(i, 1);
         return {};
       },
-      listFollowing: async (req: { userId: number; viewerId: number }, o?: never) => {
+      listFollowing: async (req: ListReq, o?: never) => {
         this.record("listFollowing", req, o);
-        const ids = this.follows
-          .filter((f) => f.follower === req.userId)
-          .map((f) => f.followee)
-          .reverse();
-        return { users: ids.map((id) => this.related(req.viewerId, id)) };
+        return this.following(req);
       },
-      listFollowers: async (req: { userId: number; viewerId: number }, o?: never) => {
+      listFollowers: async (req: ListReq, o?: never) => {
         this.record("listFollowers", req, o);
-        const ids = this.follows
-          .filter((f) => f.followee === req.userId)
-          .map((f) => f.follower)
-          .reverse();
-        return { users: ids.map((id) => this.related(req.viewerId, id)) };
+        return this.followers(req);
       },
-      listFriends: async (req: { userId: number; viewerId: number }, o?: never) => {
+      listFriends: async (req: ListReq, o?: never) => {
         this.record("listFriends", req, o);
-        const ids = this.follows
-          .filter(
-            (f) =>
-              f.follower === req.userId &&
-              this.follows.some((g) => g.follower === f.followee && g.followee === req.userId),
-          )
-          .map((f) => f.followee)
-          .reverse();
-        const friends: Friend[] = ids.map((id) => {
-          const m = this.messages.get(`${Math.min(id, req.userId)}-${Math.max(id, req.userId)}`);
-          return {
-            user: this.related(req.viewerId, id),
-            message: m?.text ?? "",
-            direction: !m
-              ? MessageDirection.MESSAGE_DIRECTION_UNSPECIFIED
-              : m.from === req.viewerId
-                ? MessageDirection.MESSAGE_DIRECTION_SENT
-                : MessageDirection.MESSAGE_DIRECTION_RECEIVED,
-          };
-        });
-        return { friends };
+        return this.friends(req);
       },
       getRelationStats: async (req: { viewerId: number; userIds: number[] }, o?: never) => {
         this.record("getRelationStats", req, o);

@@ -59,9 +59,9 @@ const FIRST_RPC: Record<string, string> = {
   "/douyin/user/login/": "login",
   "/douyin/user/": "getUser",
   "/douyin/relation/action/": "follow",
-  "/douyin/relation/follow/list/": "listFollowing",
-  "/douyin/relation/follower/list/": "listFollowers",
-  "/douyin/relation/friend/list/": "listFriends",
+  "/douyin/relation/follow/list/": "streamFollowing",
+  "/douyin/relation/follower/list/": "streamFollowers",
+  "/douyin/relation/friend/list/": "streamFriends",
   "/douyin/message/action/": "sendMessage",
   "/douyin/message/chat/": "listMessages",
 };

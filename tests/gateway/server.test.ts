@@ -96,6 +96,9 @@ before(async () => {
     async listFriends() {
       return { friends: [] };
     },
+    async *streamFollowing() {},
+    async *streamFollowers() {},
+    async *streamFriends() {},
     async isFriend() {
       return { isFriend: false };
     },

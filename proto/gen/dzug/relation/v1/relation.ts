@@ -128,6 +128,36 @@ export interface ListFriendsResponse {
   friends: Friend[];
 }
 
+export interface StreamFollowingRequest {
+  userId: number;
+  viewerId: number;
+}
+
+/** One page of the list; an empty list sends no page. */
+export interface StreamFollowingResponse {
+  users: RelatedUser[];
+}
+
+export interface StreamFollowersRequest {
+  userId: number;
+  viewerId: number;
+}
+
+/** One page of the list; an empty list sends no page. */
+export interface StreamFollowersResponse {
+  users: RelatedUser[];
+}
+
+export interface StreamFriendsRequest {
+  userId: number;
+  viewerId: number;
+}
+
+/** One page of the list; an empty list sends no page. */
+export interface StreamFriendsResponse {
+  friends: Friend[];
+}
+
 export interface IsFriendRequest {
   userId: number;
   otherId: number;
@@ -1247,6 +1277,492 @@ export const ListFriendsResponse: MessageFns<ListFriendsResponse> = {
   },
 };
 
+function createBaseStreamFollowingRequest(): StreamFollowingRequest {
+  return { userId: 0, viewerId: 0 };
+}
+
+export const StreamFollowingRequest: MessageFns<StreamFollowingRequest> = {
+  encode(message: StreamFollowingRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== 0) {
+      writer.uint32(8).int64(message.userId);
+    }
+    if (message.viewerId !== 0) {
+      writer.uint32(16).int64(message.viewerId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StreamFollowingRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStreamFollowingRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.userId = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.viewerId = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StreamFollowingRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.Number(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.Number(object.user_id)
+        : 0,
+      viewerId: isSet(object.viewerId)
+        ? globalThis.Number(object.viewerId)
+        : isSet(object.viewer_id)
+        ? globalThis.Number(object.viewer_id)
+        : 0,
+    };
+  },
+
+  toJSON(message: StreamFollowingRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== 0) {
+      obj.userId = Math.round(message.userId);
+    }
+    if (message.viewerId !== 0) {
+      obj.viewerId = Math.round(message.viewerId);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StreamFollowingRequest>): StreamFollowingRequest {
+    return StreamFollowingRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StreamFollowingRequest>): StreamFollowingRequest {
+    const message = createBaseStreamFollowingRequest();
+    message.userId = object.userId ?? 0;
+    message.viewerId = object.viewerId ?? 0;
+    return message;
+  },
+};
+
+function createBaseStreamFollowingResponse(): StreamFollowingResponse {
+  return { users: [] };
+}
+
+export const StreamFollowingResponse: MessageFns<StreamFollowingResponse> = {
+  encode(message: StreamFollowingResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.users) {
+      RelatedUser.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StreamFollowingResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStreamFollowingResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.users.push(RelatedUser.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StreamFollowingResponse {
+    return {
+      users: globalThis.Array.isArray(object?.users) ? object.users.map((e: any) => RelatedUser.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: StreamFollowingResponse): unknown {
+    const obj: any = {};
+    if (message.users?.length) {
+      obj.users = message.users.map((e) => RelatedUser.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StreamFollowingResponse>): StreamFollowingResponse {
+    return StreamFollowingResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StreamFollowingResponse>): StreamFollowingResponse {
+    const message = createBaseStreamFollowingResponse();
+    message.users = object.users?.map((e) => RelatedUser.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseStreamFollowersRequest(): StreamFollowersRequest {
+  return { userId: 0, viewerId: 0 };
+}
+
+export const StreamFollowersRequest: MessageFns<StreamFollowersRequest> = {
+  encode(message: StreamFollowersRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== 0) {
+      writer.uint32(8).int64(message.userId);
+    }
+    if (message.viewerId !== 0) {
+      writer.uint32(16).int64(message.viewerId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StreamFollowersRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStreamFollowersRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.userId = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.viewerId = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StreamFollowersRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.Number(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.Number(object.user_id)
+        : 0,
+      viewerId: isSet(object.viewerId)
+        ? globalThis.Number(object.viewerId)
+        : isSet(object.viewer_id)
+        ? globalThis.Number(object.viewer_id)
+        : 0,
+    };
+  },
+
+  toJSON(message: StreamFollowersRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== 0) {
+      obj.userId = Math.round(message.userId);
+    }
+    if (message.viewerId !== 0) {
+      obj.viewerId = Math.round(message.viewerId);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StreamFollowersRequest>): StreamFollowersRequest {
+    return StreamFollowersRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StreamFollowersRequest>): StreamFollowersRequest {
+    const message = createBaseStreamFollowersRequest();
+    message.userId = object.userId ?? 0;
+    message.viewerId = object.viewerId ?? 0;
+    return message;
+  },
+};
+
+function createBaseStreamFollowersResponse(): StreamFollowersResponse {
+  return { users: [] };
+}
+
+export const StreamFollowersResponse: MessageFns<StreamFollowersResponse> = {
+  encode(message: StreamFollowersResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.users) {
+      RelatedUser.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StreamFollowersResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStreamFollowersResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.users.push(RelatedUser.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StreamFollowersResponse {
+    return {
+      users: globalThis.Array.isArray(object?.users) ? object.users.map((e: any) => RelatedUser.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: StreamFollowersResponse): unknown {
+    const obj: any = {};
+    if (message.users?.length) {
+      obj.users = message.users.map((e) => RelatedUser.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StreamFollowersResponse>): StreamFollowersResponse {
+    return StreamFollowersResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StreamFollowersResponse>): StreamFollowersResponse {
+    const message = createBaseStreamFollowersResponse();
+    message.users = object.users?.map((e) => RelatedUser.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseStreamFriendsRequest(): StreamFriendsRequest {
+  return { userId: 0, viewerId: 0 };
+}
+
+export const StreamFriendsRequest: MessageFns<StreamFriendsRequest> = {
+  encode(message: StreamFriendsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== 0) {
+      writer.uint32(8).int64(message.userId);
+    }
+    if (message.viewerId !== 0) {
+      writer.uint32(16).int64(message.viewerId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StreamFriendsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStreamFriendsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.userId = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.viewerId = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StreamFriendsRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.Number(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.Number(object.user_id)
+        : 0,
+      viewerId: isSet(object.viewerId)
+        ? globalThis.Number(object.viewerId)
+        : isSet(object.viewer_id)
+        ? globalThis.Number(object.viewer_id)
+        : 0,
+    };
+  },
+
+  toJSON(message: StreamFriendsRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== 0) {
+      obj.userId = Math.round(message.userId);
+    }
+    if (message.viewerId !== 0) {
+      obj.viewerId = Math.round(message.viewerId);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StreamFriendsRequest>): StreamFriendsRequest {
+    return StreamFriendsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StreamFriendsRequest>): StreamFriendsRequest {
+    const message = createBaseStreamFriendsRequest();
+    message.userId = object.userId ?? 0;
+    message.viewerId = object.viewerId ?? 0;
+    return message;
+  },
+};
+
+function createBaseStreamFriendsResponse(): StreamFriendsResponse {
+  return { friends: [] };
+}
+
+export const StreamFriendsResponse: MessageFns<StreamFriendsResponse> = {
+  encode(message: StreamFriendsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.friends) {
+      Friend.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StreamFriendsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStreamFriendsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.friends.push(Friend.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StreamFriendsResponse {
+    return {
+      friends: globalThis.Array.isArray(object?.friends) ? object.friends.map((e: any) => Friend.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: StreamFriendsResponse): unknown {
+    const obj: any = {};
+    if (message.friends?.length) {
+      obj.friends = message.friends.map((e) => Friend.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StreamFriendsResponse>): StreamFriendsResponse {
+    return StreamFriendsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StreamFriendsResponse>): StreamFriendsResponse {
+    const message = createBaseStreamFriendsResponse();
+    message.friends = object.friends?.map((e) => Friend.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 function createBaseIsFriendRequest(): IsFriendRequest {
   return { userId: 0, otherId: 0 };
 }
@@ -1647,6 +2163,42 @@ export const RelationServiceDefinition = {
       responseStream: false,
       options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
     },
+    /**
+     * StreamFollowing: ListFollowing's entries, the whole list (lists.maxLength does not apply), in
+     * pages of at most lists.pageSize entries each, newest relation first. The service reads one page
+     * at a time (keyset on the relation's sequence) and hydrates only that page, so its memory does not
+     * grow with the list. NOT_FOUND (USER_NOT_FOUND) before the first page; RESOURCE_EXHAUSTED
+     * (OVERLOADED) when lists.maxConcurrentStreams lists are already streaming.
+     */
+    streamFollowing: {
+      name: "StreamFollowing",
+      requestType: StreamFollowingRequest as typeof StreamFollowingRequest,
+      requestStream: false,
+      responseType: StreamFollowingResponse as typeof StreamFollowingResponse,
+      responseStream: true,
+      options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
+    },
+    /** StreamFollowers: ListFollowers' entries in pages, as StreamFollowing. */
+    streamFollowers: {
+      name: "StreamFollowers",
+      requestType: StreamFollowersRequest as typeof StreamFollowersRequest,
+      requestStream: false,
+      responseType: StreamFollowersResponse as typeof StreamFollowersResponse,
+      responseStream: true,
+      options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
+    },
+    /**
+     * StreamFriends: ListFriends' entries in pages, as StreamFollowing; each page's newest messages are
+     * fetched for that page only.
+     */
+    streamFriends: {
+      name: "StreamFriends",
+      requestType: StreamFriendsRequest as typeof StreamFriendsRequest,
+      requestStream: false,
+      responseType: StreamFriendsResponse as typeof StreamFriendsResponse,
+      responseStream: true,
+      options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
+    },
     /** IsFriend: whether user_id and other_id follow each other. */
     isFriend: {
       name: "IsFriend",
@@ -1691,6 +2243,30 @@ export interface RelationServiceImplementation<CallContextExt = {}> {
     request: ListFriendsRequest,
     context: CallContext & CallContextExt,
   ): Promise<DeepPartial<ListFriendsResponse>>;
+  /**
+   * StreamFollowing: ListFollowing's entries, the whole list (lists.maxLength does not apply), in
+   * pages of at most lists.pageSize entries each, newest relation first. The service reads one page
+   * at a time (keyset on the relation's sequence) and hydrates only that page, so its memory does not
+   * grow with the list. NOT_FOUND (USER_NOT_FOUND) before the first page; RESOURCE_EXHAUSTED
+   * (OVERLOADED) when lists.maxConcurrentStreams lists are already streaming.
+   */
+  streamFollowing(
+    request: StreamFollowingRequest,
+    context: CallContext & CallContextExt,
+  ): ServerStreamingMethodResult<DeepPartial<StreamFollowingResponse>>;
+  /** StreamFollowers: ListFollowers' entries in pages, as StreamFollowing. */
+  streamFollowers(
+    request: StreamFollowersRequest,
+    context: CallContext & CallContextExt,
+  ): ServerStreamingMethodResult<DeepPartial<StreamFollowersResponse>>;
+  /**
+   * StreamFriends: ListFriends' entries in pages, as StreamFollowing; each page's newest messages are
+   * fetched for that page only.
+   */
+  streamFriends(
+    request: StreamFriendsRequest,
+    context: CallContext & CallContextExt,
+  ): ServerStreamingMethodResult<DeepPartial<StreamFriendsResponse>>;
   /** IsFriend: whether user_id and other_id follow each other. */
   isFriend(request: IsFriendRequest, context: CallContext & CallContextExt): Promise<DeepPartial<IsFriendResponse>>;
   /** GetRelationStats: follow counts of each user and whether viewer_id follows them. */
@@ -1723,6 +2299,30 @@ export interface RelationServiceClient<CallOptionsExt = {}> {
     request: DeepPartial<ListFriendsRequest>,
     options?: CallOptions & CallOptionsExt,
   ): Promise<ListFriendsResponse>;
+  /**
+   * StreamFollowing: ListFollowing's entries, the whole list (lists.maxLength does not apply), in
+   * pages of at most lists.pageSize entries each, newest relation first. The service reads one page
+   * at a time (keyset on the relation's sequence) and hydrates only that page, so its memory does not
+   * grow with the list. NOT_FOUND (USER_NOT_FOUND) before the first page; RESOURCE_EXHAUSTED
+   * (OVERLOADED) when lists.maxConcurrentStreams lists are already streaming.
+   */
+  streamFollowing(
+    request: DeepPartial<StreamFollowingRequest>,
+    options?: CallOptions & CallOptionsExt,
+  ): AsyncIterable<StreamFollowingResponse>;
+  /** StreamFollowers: ListFollowers' entries in pages, as StreamFollowing. */
+  streamFollowers(
+    request: DeepPartial<StreamFollowersRequest>,
+    options?: CallOptions & CallOptionsExt,
+  ): AsyncIterable<StreamFollowersResponse>;
+  /**
+   * StreamFriends: ListFriends' entries in pages, as StreamFollowing; each page's newest messages are
+   * fetched for that page only.
+   */
+  streamFriends(
+    request: DeepPartial<StreamFriendsRequest>,
+    options?: CallOptions & CallOptionsExt,
+  ): AsyncIterable<StreamFriendsResponse>;
   /** IsFriend: whether user_id and other_id follow each other. */
   isFriend(request: DeepPartial<IsFriendRequest>, options?: CallOptions & CallOptionsExt): Promise<IsFriendResponse>;
   /** GetRelationStats: follow counts of each user and whether viewer_id follows them. */
@@ -1754,6 +2354,8 @@ function longToNumber(int64: { toString(): string }): number {
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;
 }
+
+export type ServerStreamingMethodResult<Response> = { [Symbol.asyncIterator](): AsyncIterator<Response, void> };
 
 export interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;
