@@ -26,6 +26,7 @@ import type { Logger } from "pino";
 import { currentRequestId, REQUEST_ID_HEADER } from "../request-context.ts";
 import type { Balancer } from "./balancer.ts";
 import { deadlineAt, isRetryable } from "./client.ts";
+import { waitForFirstList } from "./first-list.ts";
 import { h2ServerStream, type StreamCallOptions } from "./h2-stream.ts";
 import type { DiscoveryMetrics } from "./metrics.ts";
 import type { InstancePool, PoolEntry } from "./pool.ts";
@@ -100,7 +101,14 @@ export function balancedServerStream<Def extends CompatServiceDefinition>(
       let lastError: unknown;
       for (let attempt = 1; attempt <= ctx.maxAttempts; attempt++) {
         callerSignal?.throwIfAborted();
-        const entry = pool.pick(ctx.balancer, tried);
+        let entry = pool.pick(ctx.balancer, tried, performance.now());
+        // Before discovery's first list: wait for it, as a unary call does (first-list.ts), up to the
+        // idle limit (or the caller's deadline when sooner).
+        const listed = entry || tried.size > 0 ? undefined : pool.firstList();
+        const waitUntil = Math.min(endBy ?? Number.POSITIVE_INFINITY, Date.now() + ctx.deadlineMs);
+        if (listed && (await waitForFirstList(listed, waitUntil, callerSignal))) {
+          entry = pool.pick(ctx.balancer, tried, performance.now());
+        }
         if (!entry) break;
         tried.add(entry.record.id);
         if (attempt > 1) m.retries.inc({ service, method: methodName });
@@ -166,8 +174,10 @@ export function balancedServerStream<Def extends CompatServiceDefinition>(
           callerSignal?.removeEventListener("abort", onCallerAbort);
           if (code !== "CANCELLED")
             pool.outcome(entry, code === "OK" ? undefined : Status[code as keyof typeof Status]);
-          pool.release(entry);
-          entry.series.observe(methodName, code, (performance.now() - started) / 1000);
+          const ended = performance.now();
+          // A stream's length is the list's, not a measure of the instance: no latency for load.ts.
+          pool.release(entry, ended, undefined);
+          entry.series.observe(methodName, code, (ended - started) / 1000);
         }
       }
       const err = lastError ?? ctx.noInstance(path);
