@@ -9,7 +9,13 @@ export {
   isRetryable,
   NOT_SENT_DETAILS,
 } from "./client.ts";
-export { Discovery, type DiscoveryOptions, type PoolSnapshot } from "./discovery.ts";
+export {
+  BALANCING_DEFAULTS,
+  type BalancingOptions,
+  Discovery,
+  type DiscoveryOptions,
+  type PoolSnapshot,
+} from "./discovery.ts";
 export { createEtcdClient, etcdClientOptions, watchBackoff } from "./etcd-options.ts";
 export { type DiscoveryMetrics, discoveryMetrics } from "./metrics.ts";
 export { defaultChannelOptions, entryStateName, InstancePool, type PoolEntry } from "./pool.ts";

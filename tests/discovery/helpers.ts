@@ -111,6 +111,8 @@ export async function spawnInstance(env: {
   service: string;
   ttlSeconds: number;
   delayMs?: number;
+  /** Answer time in slow mode (SIGUSR2 toggles it). */
+  slowMs?: number;
 }): Promise<ChildInstance> {
   const child = spawn(process.execPath, [join(here, "fixtures", "instance.ts")], {
     stdio: ["ignore", "pipe", "inherit"],
@@ -121,6 +123,7 @@ export async function spawnInstance(env: {
       FIXTURE_SERVICE: env.service,
       FIXTURE_TTL: String(env.ttlSeconds),
       FIXTURE_DELAY_MS: String(env.delayMs ?? 5),
+      FIXTURE_SLOW_MS: String(env.slowMs ?? 0),
     },
   });
   const exited = once(child, "exit").then(([code]) => code as number | null);
