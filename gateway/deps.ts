@@ -37,5 +37,5 @@ export interface GatewayDeps extends Upstreams {
   /** Lists streaming at once (config lists.maxConcurrentStreams); DEFAULT_LIST_STREAMS when absent. */
   maxConcurrentListStreams?: number;
   /** Express' `trust proxy` (config http.trustProxy): false unless proxies in front are trusted. */
-  trustProxy?: boolean | number | string;
+  trustProxy?: boolean | number | string | ((addr: string, i: number) => boolean);
 }

@@ -10,6 +10,7 @@ import type { Request, RequestHandler } from "express";
 import { ClientError } from "nice-grpc";
 import type { Registry } from "prom-client";
 import { z } from "zod";
+import { clientKey } from "../platform/client-address.ts";
 import { usernameKey } from "../platform/credentials.ts";
 import { errorReason, Reason } from "../platform/errors.ts";
 import { counter } from "../platform/metrics.ts";
@@ -46,12 +47,35 @@ export const rateLimitSection = z
 export type RateLimitConfig = z.infer<typeof rateLimitSection>;
 type Rule = { burst: number; perMinute: number };
 
-/** Token buckets by key; full buckets are the same as absent ones, so forgetting the oldest is safe enough. */
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+/** Oldest buckets looked at for one to forget when the store is full (bounded work per new key). */
+const EVICTION_SCAN = 16;
+
+/**
+ * Token buckets by key, bounded to `maxKeys`. A key gets state only when it spends a token (`take`);
+ * asking (`wait`) never creates one, so checks cannot fill the store. A full bucket is the same as an
+ * absent one, so the store forgets the least recently used bucket that is not limited right now;
+ * buckets of clients that are limited (no token left) are never pushed out by new keys. When the
+ * oldest `EVICTION_SCAN` buckets are all limited (the store is full of limited clients: someone
+ * spent a token from `maxKeys` distinct keys within one refill), new keys share one overflow bucket
+ * until room comes back — they are limited together rather than an attacker's buckets being freed.
+ */
 export class TokenBuckets {
   readonly #rule: Rule;
   readonly #maxKeys: number;
   readonly #now: () => number;
-  readonly #buckets = new Map<string, { tokens: number; at: number }>();
+  readonly #buckets = new Map<string, Bucket>();
+  /**
+   * Walks the Map in insertion order, which is least-recently-used order (a used key is deleted and
+   * set again). Kept between evictions: a fresh iterator would skip every deleted slot at the front
+   * of V8's table each time (quadratic under a flood of new keys); this one skips each slot once.
+   */
+  #cursor: MapIterator<[string, Bucket]> | undefined;
+  #overflow: Bucket | undefined;
 
   constructor(rule: Rule, maxKeys: number, now: () => number = () => performance.now()) {
     this.#rule = rule;
@@ -67,32 +91,80 @@ export class TokenBuckets {
     return this.#buckets.size;
   }
 
-  /** Seconds until `key` has a token (0: it has one now). */
+  /** Seconds until `key` has a token (0: it has one now). Creates no state. */
   wait(key: string): number {
-    const tokens = this.#refill(key).tokens;
+    return this.#secondsFor(this.#tokens(this.#buckets.get(key) ?? this.#overflowFor()));
+  }
+
+  /** Takes a token of `key`; returns the seconds to wait instead when there is none (0: taken). */
+  take(key: string): number {
+    let b = this.#buckets.get(key);
+    if (b) {
+      this.#buckets.delete(key); // most recently used last: the Map's first keys are the oldest
+      this.#buckets.set(key, b);
+    } else {
+      b = this.#admit(key);
+    }
+    b.tokens = this.#tokens(b);
+    b.at = this.#now();
+    const wait = this.#secondsFor(b.tokens);
+    if (wait === 0) b.tokens -= 1;
+    return wait;
+  }
+
+  /** Tokens of `b` now (a full bucket when absent). */
+  #tokens(b: Bucket | undefined): number {
+    if (!b) return this.#rule.burst;
+    return Math.min(this.#rule.burst, b.tokens + ((this.#now() - b.at) / 60_000) * this.#rule.perMinute);
+  }
+
+  #secondsFor(tokens: number): number {
     if (tokens >= 1 - 1e-9) return 0; // (float sums of refills)
     if (this.#rule.perMinute <= 0) return 60;
     return Math.max(1, Math.ceil(((1 - tokens) * 60) / this.#rule.perMinute - 1e-9));
   }
 
-  /** Takes a token of `key`; returns the seconds to wait instead when there is none (0: taken). */
-  take(key: string): number {
-    const wait = this.wait(key);
-    if (wait === 0) this.#buckets.get(key)!.tokens -= 1;
-    return wait;
+  /** The overflow bucket when the store is full of limited clients (an untracked key's state). */
+  #overflowFor(): Bucket | undefined {
+    return this.#buckets.size >= this.#maxKeys ? this.#overflow : undefined;
   }
 
-  #refill(key: string): { tokens: number; at: number } {
-    const now = this.#now();
-    const old = this.#buckets.get(key);
-    const b = old ?? { tokens: this.#rule.burst, at: now };
-    b.tokens = Math.min(this.#rule.burst, b.tokens + ((now - b.at) / 60_000) * this.#rule.perMinute);
-    b.at = now;
-    // Most recently seen last: the Map's first key is the one to forget.
-    this.#buckets.delete(key);
+  /** A new key's bucket: stored when there is room or a bucket can be forgotten, else the overflow bucket. */
+  #admit(key: string): Bucket {
+    if (this.#buckets.size >= this.#maxKeys && !this.#forgetOne()) {
+      this.#overflow ??= { tokens: this.#rule.burst, at: this.#now() };
+      return this.#overflow;
+    }
+    const b = { tokens: this.#rule.burst, at: this.#now() };
     this.#buckets.set(key, b);
-    if (!old && this.#buckets.size > this.#maxKeys) this.#buckets.delete(this.#buckets.keys().next().value!);
     return b;
+  }
+
+  /** Forgets the oldest bucket that has a token; a limited one seen on the way moves to the back. */
+  #forgetOne(): boolean {
+    for (let i = 0; i < EVICTION_SCAN; i++) {
+      const oldest = this.#oldest();
+      if (!oldest) return false;
+      const [key, b] = oldest;
+      this.#buckets.delete(key);
+      if (this.#secondsFor(this.#tokens(b)) === 0) {
+        this.#overflow = undefined; // room again
+        return true;
+      }
+      this.#buckets.set(key, b);
+    }
+    return false;
+  }
+
+  /** The least recently used entry (every live entry is at or after the cursor). */
+  #oldest(): [string, Bucket] | undefined {
+    for (let fresh = 0; fresh < 2; fresh++) {
+      this.#cursor ??= this.#buckets.entries();
+      const r = this.#cursor.next();
+      if (!r.done) return r.value;
+      this.#cursor = undefined;
+    }
+    return undefined;
   }
 }
 
@@ -173,7 +245,11 @@ export class RateLimits {
   }
 }
 
-/** The client's address as Express derives it under the `trust proxy` setting. */
-function clientAddress(req: Request): string {
-  return req.ip ?? req.socket.remoteAddress ?? "unknown";
+/**
+ * The client as its limits know it: Express' req.ip (the peer, or X-Forwarded-For as far as
+ * `http.trustProxy` trusts the hops in front), grouped (platform/client-address.ts: IPv6 by /64,
+ * IPv4-mapped as IPv4).
+ */
+export function clientAddress(req: Request): string {
+  return clientKey(req.ip ?? req.socket.remoteAddress ?? "unknown");
 }

@@ -60,7 +60,7 @@ export async function startGateway(env: Record<string, string | undefined> = pro
     rateLimits: new RateLimits(config.rateLimit, metrics),
     shedder,
     credentialsInFlightPerAddress: config.rateLimit.credentialsInFlightPerAddress,
-    trustProxy: trustProxySetting(config.http.trustProxy),
+    trustProxy: trustProxySetting(config.http.trustProxy, config.http.trustProxyHops),
     maxConcurrentListStreams: config.lists.maxConcurrentStreams,
   });
 

@@ -5,6 +5,7 @@
 import type { RequestHandler } from "express";
 import type { LoadShedder } from "../platform/overload.ts";
 import { overloaded, tooManyRequests } from "./errors.ts";
+import { clientAddress } from "./rate-limit.ts";
 
 export function shedding(shedder: LoadShedder): RequestHandler {
   return (_req, res, next) => {
@@ -23,13 +24,14 @@ export function shedding(shedder: LoadShedder): RequestHandler {
 
 /**
  * At most `max` requests of one client address in flight on a route (login and register: each costs a
- * password hash); one more is answered 429 + Retry-After at once. Memory: one entry per address with
+ * password hash); one more is answered 429 + Retry-After at once. Addresses grouped as the limits
+ * group them (an IPv6 /64 is one client). Memory: one entry per address with
  * a request in flight, removed when its last one ends.
  */
 export function inFlightPerAddress(max: number, what: string): RequestHandler {
   const inFlight = new Map<string, number>();
   return (req, res, next) => {
-    const ip = req.ip ?? req.socket.remoteAddress ?? "unknown";
+    const ip = clientAddress(req);
     const n = inFlight.get(ip) ?? 0;
     if (n >= max) return next(tooManyRequests(`${what} in progress from this address`, 1));
     inFlight.set(ip, n + 1);

@@ -2,6 +2,7 @@
 import { networkInterfaces } from "node:os";
 import { z } from "zod";
 import { jwtSecretProblem, MAX_TOKEN_TTL_SECONDS } from "./auth.ts";
+import { proxyListProblem, trustedProxies } from "./client-address.ts";
 import { BALANCER_DEFAULTS, strategyNames } from "./discovery/balancer.ts";
 import { LOAD_DEFAULTS, SLOW_START_DEFAULTS } from "./discovery/load.ts";
 import { EJECTION_DEFAULTS } from "./discovery/outlier.ts";
@@ -134,19 +135,35 @@ export const httpSection = z
       .max(10 * 1024 * 1024)
       .default(64 * 1024),
     /**
-     * Express' `trust proxy`: which proxies in front may name the client in X-Forwarded-For (rate
-     * limits key on that address). "" trusts none (the peer is the client); a number trusts that many
-     * hops; else a comma-separated list of addresses/CIDRs or "loopback", "uniquelocal".
+     * Which proxies in front may name the client in X-Forwarded-For (rate limits key on that address):
+     * "" trusts none (the peer is the client); else a comma-separated list of addresses, CIDRs and
+     * "loopback", "linklocal", "uniquelocal", trusted for `trustProxyHops` hops at most
+     * (platform/client-address.ts). A bare number N trusts N hops from any peer (Express' meaning):
+     * only safe when nothing but the proxy can reach the gateway.
      */
-    trustProxy: z.string().default(""),
+    trustProxy: z
+      .string()
+      .default("")
+      .superRefine((v, ctx) => {
+        const why = v === "" || /^\d+$/.test(v) ? undefined : proxyListProblem(v);
+        if (why) ctx.addIssue({ code: "custom", message: why });
+      }),
+    /**
+     * How many proxies from `trustProxy`'s list in a row may name the client: 1 (the default) takes the
+     * X-Forwarded-For entry the nearest proxy wrote and ignores what a client put further left.
+     */
+    trustProxyHops: z.number().int().min(1).max(10).default(1),
   })
   .prefault({});
 
-/** http.trustProxy as Express takes it. */
-export function trustProxySetting(value: string): boolean | number | string {
+/** http.trustProxy / trustProxyHops as Express' `trust proxy` setting. */
+export function trustProxySetting(
+  value: string,
+  hops: number,
+): boolean | number | ((addr: string, i: number) => boolean) {
   if (value === "") return false;
   if (/^\d+$/.test(value)) return Number(value);
-  return value;
+  return trustedProxies(value, hops);
 }
 
 export const databaseSection = z

@@ -27,6 +27,7 @@ const UNIT_TESTS = [
   "tests/platform/credentials.test.ts",
   "tests/platform/bulkhead.test.ts",
   "tests/platform/logger.test.ts",
+  "tests/platform/client-address.test.ts",
   "tests/discovery/balancer.test.ts",
   "tests/discovery/record.test.ts", // record and address validation; the pool skipping an undialable record
   "tests/discovery/strategies.test.ts",
@@ -36,6 +37,7 @@ const UNIT_TESTS = [
   "tests/gateway/openapi.test.ts",
   "tests/gateway/ops.test.ts",
   "tests/gateway/rate-limit.test.ts",
+  "tests/gateway/client-limits.test.ts", // a million addresses through the limiter; X-Forwarded-For from real loopback peers
   "tests/gateway/shedding.test.ts", // load shedding of the gateway (fakes) and of a service (in-process gRPC)
   "tests/gateway/token-cache.test.ts",
   "tests/gateway/tracing.test.ts",

@@ -27,7 +27,7 @@ type Workload = string;
 const mainOf = (w: Workload) => (w === "gateway" ? "gateway/main.ts" : `services/${w}/main.ts`);
 const MAINS = Object.fromEntries(WORKLOADS.map((w) => [w, mainOf(w)])) as Record<Workload, string>;
 const missing = Object.values(MAINS).filter((m) => !existsSync(join(REPO_ROOT, m)));
-const JWT = "contract-test-secret-contract-test-secret-0123456789";
+const JWT = "RVOaQaVh3HSDjL14r/kZibkJeezmUdYzX5u/CO8QntU=";
 
 interface Running {
   name: Workload;

@@ -14,6 +14,7 @@ import { createApp, type DiscoveryView, type GatewayDeps, type PoolSnapshot } fr
 import { RateLimits, rateLimitSection } from "../../gateway/rate-limit.ts";
 import { UPSTREAM_NAMES } from "../../gateway/upstreams.ts";
 import { TokenService } from "../../platform/auth.ts";
+import { trustProxySetting } from "../../platform/config-schema.ts";
 import { discoveryMetrics } from "../../platform/discovery/metrics.ts";
 import { ERROR_DOMAIN, type Reason } from "../../platform/errors.ts";
 import { createLogger } from "../../platform/logger.ts";
@@ -368,7 +369,10 @@ export async function startTestApp(
     ...(opts.rateLimit
       ? { rateLimits: new RateLimits(rateLimitSection.parse(opts.rateLimit), metrics, opts.now) }
       : {}),
-    ...(opts.trustProxy !== undefined ? { trustProxy: opts.trustProxy } : {}),
+    // A list as the gateway reads http.trustProxy (platform/client-address.ts, one hop).
+    ...(opts.trustProxy !== undefined
+      ? { trustProxy: typeof opts.trustProxy === "string" ? trustProxySetting(opts.trustProxy, 1) : opts.trustProxy }
+      : {}),
     ...(shedder ? { shedder } : {}),
   });
   const admin = createAdminApp({

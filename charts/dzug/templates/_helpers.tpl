@@ -241,6 +241,8 @@ always finishes before SIGKILL. Call with (list $ preStopSeconds propagationDela
 {{- define "dzug.env.rateLimit" -}}
 - name: DZUG_HTTP_TRUST_PROXY
   value: {{ .Values.config.trustProxy | quote }}
+- name: DZUG_HTTP_TRUST_PROXY_HOPS
+  value: {{ .Values.config.trustProxyHops | quote }}
 {{- range $name := list "registerPerAddress" "loginPerAddress" "loginFailuresPerUsernameAndAddress" "loginFailuresPerUsername" "apiPerAddress" }}
 {{- $rule := index $.Values.config.rateLimit $name }}
 {{- $env := printf "DZUG_RATE_LIMIT_%s" ($name | snakecase | upper) }}
