@@ -179,6 +179,8 @@ export const databaseSection = z
   })
   .prefault({});
 
+export type DatabaseConfig = z.infer<typeof databaseSection>;
+
 export const authSection = z
   .strictObject({
     jwtSecret: z

@@ -7,7 +7,7 @@ import type { Registry } from "prom-client";
 import type { z } from "zod";
 import { type AdminServer, startAdminServer } from "./admin-server.ts";
 import { loadConfig } from "./config.ts";
-import type { ServiceBaseConfig } from "./config-schema.ts";
+import type { DatabaseConfig, ServiceBaseConfig } from "./config-schema.ts";
 import { type Discovery, Registrar } from "./discovery/index.ts";
 import { ReadyRegistration } from "./discovery/ready-registration.ts";
 import { createServiceServer } from "./grpc-server.ts";
@@ -18,6 +18,8 @@ import { delay, drainWithin, once, runMain, startRuntime, VERSION } from "./runt
 export { defaultClientMiddleware } from "./runtime.ts";
 
 import { serverCalls } from "./server-call.ts";
+import type { Database } from "./storage/index.ts";
+import { type ServiceDatabaseSpec, ServiceDatabases } from "./storage/service-database.ts";
 
 /** gRPC health service name that answers SERVING while the process is alive (Kubernetes liveness). */
 export const LIVENESS_SERVICE = "liveness";
@@ -29,6 +31,12 @@ export interface ServiceContext<C> {
   readonly instanceId: string;
   /** Balanced clients of other services, through etcd discovery. */
   readonly discovery: Discovery;
+  /**
+   * Opens the service's database from `config.database` (with every timeout there), applies the
+   * migrations, follows it for readiness (a failing ping takes the instance out of rotation) and
+   * closes it at shutdown, after the service's own `close`.
+   */
+  openDatabase<DB>(spec: ServiceDatabaseSpec): Promise<Database<DB>>;
 }
 
 export interface ServiceBinding {
@@ -38,7 +46,7 @@ export interface ServiceBinding {
 
 export interface ServiceSetup {
   services: ServiceBinding[];
-  /** Why the service cannot serve yet (e.g. database down), or undefined. */
+  /** Why the service cannot serve yet (a dependency down), or undefined; its database is followed already. */
   notReadyReason?: () => string | undefined;
   close?: () => Promise<void>;
 }
@@ -80,10 +88,13 @@ export async function startService<S extends z.ZodObject>(
     cleanups.length = 0;
   };
   cleanups.push(() => runtime.close());
+  const databases = new ServiceDatabases((config as { database?: DatabaseConfig }).database, logger);
+  cleanups.push(() => databases.close());
+  const openDatabase = <DB>(s: ServiceDatabaseSpec) => databases.open<DB>(s);
 
   let setup: ServiceSetup;
   try {
-    setup = await spec.setup({ config, logger, metrics, instanceId, discovery });
+    setup = await spec.setup({ config, logger, metrics, instanceId, discovery, openDatabase });
   } catch (err) {
     await cleanup();
     throw err;
@@ -104,6 +115,7 @@ export async function startService<S extends z.ZodObject>(
   server.add(HealthDefinition, HealthServiceImpl(health));
   const serviceNames = setup.services.map((s) => (s.definition as { fullName?: string }).fullName ?? "");
 
+  const dependencyDown = () => databases.notReadyReason() ?? setup.notReadyReason?.();
   let draining = false;
   let registrar: ReadyRegistration | undefined;
   let admin: AdminServer | undefined;
@@ -114,7 +126,7 @@ export async function startService<S extends z.ZodObject>(
     // "not registered" would then hide why.
     const notReadyReason = () => {
       if (draining) return "shutting down";
-      const dependency = setup.notReadyReason?.();
+      const dependency = dependencyDown();
       if (dependency !== undefined) return dependency;
       if (!registrar?.registered) return "not registered in etcd";
       return undefined;
@@ -126,7 +138,7 @@ export async function startService<S extends z.ZodObject>(
     // name follow readiness (registered, dependencies up, not draining), like /readyz.
     health.setStatus("healthy", LIVENESS_SERVICE);
     const syncHealth = () => {
-      if (!draining) registrar?.follow(setup.notReadyReason?.());
+      if (!draining) registrar?.follow(dependencyDown());
       const status = notReadyReason() === undefined ? "healthy" : "unhealthy";
       for (const name of ["", ...serviceNames]) if (health.getStatus(name) !== status) health.setStatus(status, name);
     };

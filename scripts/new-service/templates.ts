@@ -151,8 +151,6 @@ export function ${n}Service(deps: { store: ${P}Store }): ServiceImplementation<t
 
 const main = ({ n, P, U }: Names) => `// The ${n} service process.
 import { runServiceMain } from "../../platform/service.ts";
-import { watchDatabaseHealth } from "../../platform/storage/health.ts";
-import { openDatabase } from "../../platform/storage/index.ts";
 import { ${P}ServiceDefinition } from "../../proto/gen/dzug/${n}/v1/${n}.ts";
 import { ${n}ConfigSchema } from "./config.ts";
 import { ${n}Service } from "./handlers.ts";
@@ -162,21 +160,11 @@ import { ${P}Store, type ${P}Tables } from "./store.ts";
 await runServiceMain({
   name: "${n}",
   configSchema: ${n}ConfigSchema,
-  async setup({ config, logger }) {
-    const database = await openDatabase<${P}Tables>({
-      url: config.database.url,
-      logger,
-      migrations: ${n}Migrations,
-      migrationTable: ${U}_MIGRATION_TABLE,
-    });
-    const health = watchDatabaseHealth(database);
+  async setup({ openDatabase }) {
+    // The platform opens it from config.database (every timeout), follows it for readiness, closes it.
+    const database = await openDatabase<${P}Tables>({ migrations: ${n}Migrations, migrationTable: ${U}_MIGRATION_TABLE });
     return {
       services: [{ definition: ${P}ServiceDefinition, implementation: ${n}Service({ store: new ${P}Store(database.db) }) }],
-      notReadyReason: health.notReadyReason,
-      close: async () => {
-        health.stop();
-        await database.close();
-      },
     };
   },
 });

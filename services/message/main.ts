@@ -1,7 +1,5 @@
 // The message service process: chat between friends; asks the relation and user services through etcd discovery.
 import { runServiceMain } from "../../platform/service.ts";
-import { watchDatabaseHealth } from "../../platform/storage/health.ts";
-import { openDatabase } from "../../platform/storage/index.ts";
 import { MessageServiceDefinition } from "../../proto/gen/dzug/message/v1/message.ts";
 import { RelationServiceDefinition } from "../../proto/gen/dzug/relation/v1/relation.ts";
 import { UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
@@ -13,14 +11,11 @@ import { MessageStore, type MessageTables } from "./store.ts";
 await runServiceMain({
   name: "message",
   configSchema: messageConfigSchema,
-  async setup({ config, logger, discovery }) {
+  async setup({ discovery, openDatabase }) {
     const database = await openDatabase<MessageTables>({
-      url: config.database.url,
-      logger,
       migrations: messageMigrations,
       migrationTable: MESSAGE_MIGRATION_TABLE,
     });
-    const health = watchDatabaseHealth(database);
     const implementation = messageService({
       store: new MessageStore(database.db),
       relations: discovery.client("relation", RelationServiceDefinition),
@@ -28,11 +23,6 @@ await runServiceMain({
     });
     return {
       services: [{ definition: MessageServiceDefinition, implementation }],
-      notReadyReason: health.notReadyReason,
-      close: async () => {
-        health.stop();
-        await database.close();
-      },
     };
   },
 });

@@ -1,8 +1,6 @@
 // The relation service process: the follow graph; calls the user service (profiles) and the message
 // service (friend lists' newest messages) through etcd discovery.
 import { runServiceMain } from "../../platform/service.ts";
-import { watchDatabaseHealth } from "../../platform/storage/health.ts";
-import { openDatabase } from "../../platform/storage/index.ts";
 import { MessageServiceDefinition } from "../../proto/gen/dzug/message/v1/message.ts";
 import { RelationServiceDefinition } from "../../proto/gen/dzug/relation/v1/relation.ts";
 import { UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
@@ -15,17 +13,12 @@ import { RelationStore, type RelationTables } from "./store.ts";
 await runServiceMain({
   name: "relation",
   configSchema: relationConfigSchema,
-  async setup({ config, logger, discovery }) {
+  async setup({ config, discovery, openDatabase }) {
     const database = await openDatabase<RelationTables>({
-      url: config.database.url,
-      connectTimeoutMs: config.database.connectTimeoutMs,
-      statementTimeoutMs: config.database.statementTimeoutMs,
-      logger,
       migrations: relationMigrations,
       migrationTable: RELATION_MIGRATION_TABLE,
     });
     const users = discovery.client("user", UserServiceDefinition);
-    const health = watchDatabaseHealth(database);
     return {
       services: [
         {
@@ -41,11 +34,6 @@ await runServiceMain({
           }),
         },
       ],
-      notReadyReason: health.notReadyReason,
-      close: async () => {
-        health.stop();
-        await database.close();
-      },
     };
   },
 });

@@ -2,8 +2,6 @@
 import { TokenService } from "../../platform/auth.ts";
 import { Bulkhead } from "../../platform/bulkhead.ts";
 import { runServiceMain } from "../../platform/service.ts";
-import { watchDatabaseHealth } from "../../platform/storage/health.ts";
-import { openDatabase } from "../../platform/storage/index.ts";
 import { UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
 import { userConfigSchema } from "./config.ts";
 import { userService } from "./handlers.ts";
@@ -13,17 +11,12 @@ import { UserStore, type UserTables } from "./store.ts";
 await runServiceMain({
   name: "user",
   configSchema: userConfigSchema,
-  async setup({ config, logger }) {
+  async setup({ config, openDatabase }) {
     const database = await openDatabase<UserTables>({
-      url: config.database.url,
-      connectTimeoutMs: config.database.connectTimeoutMs,
-      statementTimeoutMs: config.database.statementTimeoutMs,
-      logger,
       migrations: userMigrations,
       migrationTable: USER_MIGRATION_TABLE,
     });
     const tokens = new TokenService(config.auth.jwtSecret, config.auth.tokenTtlSeconds);
-    const health = watchDatabaseHealth(database);
     return {
       services: [
         {
@@ -35,11 +28,6 @@ await runServiceMain({
           }),
         },
       ],
-      notReadyReason: health.notReadyReason,
-      close: async () => {
-        health.stop();
-        await database.close();
-      },
     };
   },
 });
