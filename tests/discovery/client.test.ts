@@ -188,7 +188,16 @@ for (const transport of transportNames)
           return echo.getUser(req, ctx);
         },
       });
-      flaky.add(HealthDefinition, HealthServiceImpl(health));
+      // Probes counted, so the test waits for one to have been answered instead of a fixed time.
+      let probes = 0;
+      const healthImpl = HealthServiceImpl(health);
+      flaky.add(HealthDefinition, {
+        ...healthImpl,
+        check: (req, ctx) => {
+          probes++;
+          return healthImpl.check(req, ctx);
+        },
+      });
       const flakyPort = await flaky.listen("127.0.0.1:0");
       cleanups.push(() => {
         for (const s of [good.server, flaky]) s.forceShutdown();
@@ -226,7 +235,8 @@ for (const transport of transportNames)
       assert.equal(await metricValue(metrics, "dzug_balancer_ejections_total", { upstream: "echo-flaky" }), 1);
       assert.equal(stateOf("echo-flaky"), "EJECTED");
       // Still unhealthy: failed probes keep it out (no real request is spent on a trial).
-      await new Promise((r) => setTimeout(r, 600));
+      const probesBefore = probes;
+      await waitFor(() => probes >= probesBefore + 2, { timeoutMs: 5_000, message: "two NOT_SERVING probes" });
       assert.equal(stateOf("echo-flaky"), "EJECTED");
 
       broken = false;

@@ -667,8 +667,7 @@ describe("client disconnect", () => {
       assert.equal(await aborted, true, "the login RPC's signal aborted when the client went away");
       const mine = () => t.logs.slice(logsBefore);
       const logged = () => mine().filter((l) => l.includes("client disconnected")).length;
-      const deadline = Date.now() + 5_000;
-      while (logged() === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await waitFor(() => logged() > 0, { timeoutMs: 5_000, message: "the disconnect logged" });
       assert.equal(logged(), 1, "the disconnect is logged once, at debug");
       assert.equal(mine().filter((l) => l.includes('"request failed')).length, 0, "not as a failure");
     } finally {

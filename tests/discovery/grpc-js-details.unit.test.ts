@@ -11,13 +11,13 @@ import { ClientError, createChannel, createClient, Status } from "nice-grpc";
 import { failedBeforeServer, NOT_SENT_DETAILS } from "../../platform/discovery/client.ts";
 import { UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
 
-/** One GetUser call to `address` that must fail; returns the ClientError. */
-async function failedCall(address: string, closeWhilePending = false): Promise<ClientError> {
+/** One GetUser call to `address` that must fail (the channel closed once `closeWhen` resolves); its ClientError. */
+async function failedCall(address: string, closeWhen?: Promise<unknown>): Promise<ClientError> {
   const channel = createChannel(address);
   const client = createClient(UserServiceDefinition, channel);
   try {
     const call = client.getUser({ id: 1 });
-    if (closeWhilePending) setTimeout(() => channel.close(), 50);
+    closeWhen?.then(() => channel.close());
     await call;
   } catch (err) {
     assert.ok(err instanceof ClientError, String(err));
@@ -74,10 +74,14 @@ test("the details grpc-js gives for calls that never reached a server are the on
   // A call queued while the channel connects (the peer accepts TCP but never speaks HTTP/2), then the
   // channel is closed: the call never started.
   const sockets = new Set<import("node:net").Socket>();
-  const silent = createTcpServer((socket) => sockets.add(socket));
+  const { promise: connected, resolve: onConnect } = Promise.withResolvers<void>();
+  const silent = createTcpServer((socket) => {
+    sockets.add(socket);
+    onConnect();
+  });
   await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
   try {
-    await never(await failedCall(`127.0.0.1:${(silent.address() as AddressInfo).port}`, true));
+    await never(await failedCall(`127.0.0.1:${(silent.address() as AddressInfo).port}`, connected));
   } finally {
     for (const socket of sockets) socket.destroy();
     await new Promise<void>((r) => silent.close(() => r()));
