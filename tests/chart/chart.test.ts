@@ -70,6 +70,7 @@ describe("rendered objects", () => {
       "HTTPRoute",
       "ServiceMonitor",
       "PodMonitor",
+      "PrometheusRule",
       "NetworkPolicy",
       "HorizontalPodAutoscaler",
     ]) {

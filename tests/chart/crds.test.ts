@@ -1,4 +1,4 @@
-// Objects of CRD kinds (ServiceMonitor, PodMonitor, HTTPRoute) render only where the cluster serves their
+// Objects of CRD kinds (ServiceMonitor, PodMonitor, PrometheusRule, HTTPRoute) render only where the cluster serves their
 // API: `auto` leaves them out silently (NOTES say so), `true` fails naming the missing CRD, `false` never
 // renders them. Real `helm template` with and without --api-versions.
 import assert from "node:assert/strict";
@@ -21,6 +21,12 @@ const KINDS: Kind[] = [
     extra: [],
   },
   { kind: "PodMonitor", key: "metrics.podMonitor.enabled", crd: "podmonitors.monitoring.coreos.com", extra: [] },
+  {
+    kind: "PrometheusRule",
+    key: "metrics.prometheusRule.enabled",
+    crd: "prometheusrules.monitoring.coreos.com",
+    extra: [],
+  },
   {
     kind: "HTTPRoute",
     key: "httpRoute.enabled",

@@ -185,6 +185,7 @@ export async function notesFor(args: string[]): Promise<string> {
 export const CRD_APIS = {
   ServiceMonitor: "monitoring.coreos.com/v1/ServiceMonitor",
   PodMonitor: "monitoring.coreos.com/v1/PodMonitor",
+  PrometheusRule: "monitoring.coreos.com/v1/PrometheusRule",
   HTTPRoute: "gateway.networking.k8s.io/v1/HTTPRoute",
 } as const;
 

@@ -18,6 +18,11 @@ podMonitor:
   api: monitoring.coreos.com/v1/PodMonitor
   crd: podmonitors.monitoring.coreos.com
   from: the Prometheus Operator CRDs (kube-prometheus-stack, or the prometheus-operator-crds chart)
+prometheusRule:
+  key: metrics.prometheusRule.enabled
+  api: monitoring.coreos.com/v1/PrometheusRule
+  crd: prometheusrules.monitoring.coreos.com
+  from: the Prometheus Operator CRDs (kube-prometheus-stack, or the prometheus-operator-crds chart)
 httpRoute:
   key: httpRoute.enabled
   api: gateway.networking.k8s.io/v1/HTTPRoute
