@@ -227,6 +227,44 @@ always finishes before SIGKILL. Call with (list $ preStopSeconds propagationDela
   value: {{ .Values.config.balancer.ejection.baseMs | quote }}
 - name: DZUG_BALANCER_EJECTION_MAX_MS
   value: {{ .Values.config.balancer.ejection.maxMs | quote }}
+- name: DZUG_BALANCER_EWMA_DECAY_MS
+  value: {{ .Values.config.balancer.ewmaDecayMs | quote }}
+- name: DZUG_BALANCER_FORCE_PICK_MS
+  value: {{ .Values.config.balancer.forcePickMs | quote }}
+- name: DZUG_BALANCER_LEAST_REQUEST_BIAS
+  value: {{ .Values.config.balancer.leastRequestBias | quote }}
+- name: DZUG_BALANCER_SLOW_START_WINDOW_MS
+  value: {{ .Values.config.balancer.slowStart.windowMs | quote }}
+- name: DZUG_BALANCER_SLOW_START_AGGRESSION
+  value: {{ .Values.config.balancer.slowStart.aggression | quote }}
+- name: DZUG_BALANCER_SLOW_START_MIN_WEIGHT_PERCENT
+  value: {{ .Values.config.balancer.slowStart.minWeightPercent | quote }}
+- name: DZUG_BALANCER_ZONE_PREFER_LOCAL
+  value: {{ .Values.config.balancer.zone.preferLocal | quote }}
+- name: DZUG_BALANCER_ZONE_MIN_INSTANCES
+  value: {{ .Values.config.balancer.zone.minInstances | quote }}
+- name: DZUG_BALANCER_ZONE_MAX_IN_FLIGHT_PER_INSTANCE
+  value: {{ .Values.config.balancer.zone.maxInFlightPerInstance | quote }}
+{{- if .Values.config.discovery.zoneFromPodLabel }}
+{{- /* The downward API reads the pod's labels only; the node's zone reaches them through PodTopologyLabelsAdmission. */}}
+- name: DZUG_DISCOVERY_ZONE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.labels['topology.kubernetes.io/zone']
+{{- else if .Values.config.discovery.zone }}
+- name: DZUG_DISCOVERY_ZONE
+  value: {{ .Values.config.discovery.zone | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* The gateway's strategy per called service (config.balancer.services). */}}
+{{- define "dzug.env.serviceStrategies" -}}
+{{- range $svc, $strategy := .Values.config.balancer.services }}
+{{- if $strategy }}
+- name: DZUG_SERVICES_{{ $svc | upper }}_STRATEGY
+  value: {{ $strategy | quote }}
+{{- end }}
+{{- end }}
 {{- end -}}
 
 {{- define "dzug.env.jwt" -}}

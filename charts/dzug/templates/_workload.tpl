@@ -83,6 +83,7 @@ spec:
               value: {{ $propagationMs | quote }}
             {{- include "dzug.env.jwt" $ctx | nindent 12 }}
             {{- include "dzug.env.rateLimit" $ctx | nindent 12 }}
+            {{- include "dzug.env.serviceStrategies" $ctx | nindent 12 }}
             {{- else }}
             - name: DZUG_GRPC_HOST
               value: "0.0.0.0"
@@ -96,10 +97,6 @@ spec:
               value: {{ $ctx.Values.config.discovery.leaseTtlSeconds | quote }}
             - name: DZUG_DISCOVERY_WEIGHT
               value: {{ $ctx.Values.config.discovery.weight | quote }}
-            {{- with $ctx.Values.config.discovery.zone }}
-            - name: DZUG_DISCOVERY_ZONE
-              value: {{ . | quote }}
-            {{- end }}
             - name: DZUG_DATABASE_URL
               valueFrom:
                 secretKeyRef:
