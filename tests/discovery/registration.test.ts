@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { describe, test } from "node:test";
 import { instanceKey, Registrar, ServiceWatcher } from "../../platform/discovery/index.ts";
-import { waitFor } from "../harness/wait.ts";
+import { scaled, waitFor } from "../harness/wait.ts";
 import { captureLogger, metricValue, newRegistry, record, spawnInstance, useEtcd } from "./helpers.ts";
 
 const fx = useEtcd();
@@ -116,7 +116,7 @@ describe("registration", () => {
     await waitFor(() => ids(w) === "", { timeoutMs: 15_000, message: "killed child gone" });
     const elapsed = Date.now() - t0;
     // Lease TTL 2 s: expiry comes after roughly 1.3..2 s since the last keepalive (etcd checks every 500 ms).
-    assert.ok(elapsed >= 1_000 && elapsed < 8_000, `gone after ${elapsed} ms`);
+    assert.ok(elapsed >= 1_000 && elapsed < scaled(8_000), `gone after ${elapsed} ms`);
   });
 
   test("malformed values under the prefix are ignored, counted, and do not hide valid ones", async () => {
