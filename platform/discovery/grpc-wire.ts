@@ -1,8 +1,9 @@
 // gRPC over HTTP/2 as the wire carries it (github.com/grpc/grpc, doc/PROTOCOL-HTTP2.md), for the http2
 // transport (h2-call.ts): length-prefixed messages, grpc-timeout, metadata as headers, the status
-// mapping of a non-200 HTTP answer. Unary, uncompressed (no grpc-accept-encoding is sent, so a
-// conforming server never compresses).
+// mapping of a non-200 HTTP answer. Requests go uncompressed; answers may come compressed with gzip
+// or deflate (what ACCEPT_ENCODING offers; a server picks one per call and names it in grpc-encoding).
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http2";
+import { gunzipSync, inflateSync } from "node:zlib";
 import { type Metadata, Status } from "nice-grpc";
 
 /** One length-prefixed message: flag 0 (uncompressed), 4-byte big-endian length, the bytes. */
@@ -12,6 +13,27 @@ export function frame(message: Uint8Array): Buffer {
   out.writeUInt32BE(message.length, 1);
   out.set(message, 5);
   return out;
+}
+
+/** grpc-accept-encoding of every request: the answer encodings MessageReader decodes. */
+export const ACCEPT_ENCODING = "identity,deflate,gzip";
+
+/** A message of `length` bytes may be sent under `max` (grpc.max_send_message_length; -1: no limit). */
+export function sendTooLarge(length: number, max: number): [Status, string] | undefined {
+  return max >= 0 && length > max
+    ? [Status.RESOURCE_EXHAUSTED, `Sent message larger than max (${length} vs. ${max})`]
+    : undefined;
+}
+
+/**
+ * Why an answer's headers are not gRPC, or undefined. A 200 answer whose content-type is not
+ * application/grpc[+proto|;…] is not from a gRPC server: UNKNOWN, as the HTTP-to-gRPC status mapping
+ * gives a 200 (doc/http-grpc-status-mapping.md).
+ */
+export function notGrpcContentType(headers: IncomingHttpHeaders): [Status, string] | undefined {
+  const type = headers["content-type"];
+  if (typeof type === "string" && /^application\/grpc([+;]|$)/.test(type)) return undefined;
+  return [Status.UNKNOWN, `Invalid content-type: ${type === undefined ? "none" : String(type)}`];
 }
 
 const TIMEOUT_UNITS: ReadonlyArray<[unit: string, ms: number]> = [
@@ -93,6 +115,8 @@ export class MessageReader {
   private buffered = 0;
   private readonly max: number;
   private readonly onMessage: ((message: Buffer) => void) | undefined;
+  /** The answer's grpc-encoding (from its headers): how a message flagged compressed is decoded. */
+  encoding: string | undefined;
   message: Buffer | undefined;
   count = 0;
 
@@ -131,15 +155,40 @@ export class MessageReader {
   private take(framed: Buffer): [Status, string] | undefined {
     const length = framed.length - 5;
     if (length > this.max) return this.tooLarge(length);
-    if (framed[0] !== 0) return [Status.INTERNAL, "Compressed message received, but no compression was negotiated"];
+    let message = framed.subarray(5);
+    if (framed[0] !== 0) {
+      const decoded = this.decompress(message);
+      if (!Buffer.isBuffer(decoded)) return decoded;
+      message = decoded;
+    }
     if (this.onMessage) {
       this.count++;
-      this.onMessage(framed.subarray(5));
+      this.onMessage(message);
       return undefined;
     }
     if (++this.count > 1) return [Status.UNIMPLEMENTED, "Too many responses received"];
-    this.message = framed.subarray(5);
+    this.message = message;
     return undefined;
+  }
+
+  /** A compressed message in the answer's grpc-encoding, bounded by the max receive length decoded. */
+  private decompress(message: Buffer): Buffer | [Status, string] {
+    const inflate = this.encoding === "gzip" ? gunzipSync : this.encoding === "deflate" ? inflateSync : undefined;
+    if (inflate === undefined) {
+      const named =
+        this.encoding === undefined || this.encoding === "identity"
+          ? "no compression was negotiated"
+          : `grpc-encoding ${this.encoding} is not supported`;
+      return [Status.INTERNAL, `Compressed message received, but ${named}`];
+    }
+    try {
+      return inflate(message, { maxOutputLength: Math.max(1, this.max) });
+    } catch (e) {
+      if ((e as { code?: string }).code === "ERR_BUFFER_TOO_LARGE") {
+        return [Status.RESOURCE_EXHAUSTED, `Received message that decompresses to a size larger than ${this.max}`];
+      }
+      return [Status.INTERNAL, `Failed to decompress the message (${this.encoding}): ${(e as Error).message}`];
+    }
   }
 
   private tooLarge(length: number): [Status, string] {

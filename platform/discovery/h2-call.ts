@@ -18,11 +18,14 @@ import { ClientError, Status } from "nice-grpc";
 import pkg from "../../package.json" with { type: "json" };
 import { currentRequestId, REQUEST_ID_HEADER } from "../request-context.ts";
 import {
+  ACCEPT_ENCODING,
   decodeGrpcMessage,
   frame,
   grpcTimeout,
   MessageReader,
   metadataHeaders,
+  notGrpcContentType,
+  sendTooLarge,
   statusCode,
   statusOfHttp,
 } from "./grpc-wire.ts";
@@ -47,6 +50,7 @@ export function requestHeaders(path: string, options: UnaryCallOptions): Outgoin
   h[":path"] = path;
   h["content-type"] = "application/grpc";
   h.te = "trailers";
+  h["grpc-accept-encoding"] = ACCEPT_ENCODING;
   h["grpc-timeout"] = grpcTimeout(options.deadline - Date.now());
   h["user-agent"] = USER_AGENT;
   return h;
@@ -130,6 +134,8 @@ export function h2UnaryCall(
   } catch (e) {
     return Promise.reject(new ClientError(path, Status.INTERNAL, `Request message serialization failure: ${e}`));
   }
+  const tooLarge = sendTooLarge(body.length - 5, h2.options.maxSendMessageLength);
+  if (tooLarge) return Promise.reject(new ClientError(path, tooLarge[0], tooLarge[1]));
   try {
     stream = s.request(requestHeaders(path, options));
   } catch (e) {
@@ -162,7 +168,18 @@ export function h2UnaryCall(
     signal.addEventListener("abort", onAbort, { once: true });
     stream.on("response", (headers) => {
       httpStatus = Number(headers[":status"]);
-      if (headers["grpc-status"] !== undefined) trailers = headers; // trailers-only
+      if (headers["grpc-status"] !== undefined) {
+        trailers = headers; // trailers-only
+        return;
+      }
+      if (httpStatus !== 200) return; // mapped from the HTTP status on close
+      const notGrpc = notGrpcContentType(headers);
+      if (notGrpc) {
+        stop(new ClientError(path, notGrpc[0], notGrpc[1]));
+        return;
+      }
+      const encoding = headers["grpc-encoding"];
+      if (typeof encoding === "string") reader.encoding = encoding;
     });
     stream.on("trailers", (t) => {
       trailers = t;

@@ -4,7 +4,11 @@
 // GOAWAY); keepalive pings while calls are in flight, as grpc-js does by default; closed for good
 // when the instance leaves (in-flight streams finish first). Its state uses grpc-js' connectivity
 // names so the pool treats both transports alike (TRANSIENT_FAILURE: skipped while others work).
-import { type ClientHttp2Session, connect } from "node:http2";
+// What grpc-js sets on its own sessions is set here too: no session memory cap (Node's 10 MB refuses
+// new streams with ENHANCE_YOUR_CALM once a few large answers are buffered), a flow-control window
+// sized for multi-MiB answers (HTTP/2's 64 KiB default costs a round trip per 64 KiB), and keepalive
+// back-off when the server answers pings with a `too_many_pings` GOAWAY.
+import { type ClientHttp2Session, connect, constants } from "node:http2";
 import { type ChannelOptions, connectivityState } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { type BackoffOptions, backoffDelay } from "../backoff.ts";
@@ -15,7 +19,23 @@ export interface H2SessionOptions {
   keepaliveTimeMs: number;
   keepaliveTimeoutMs: number;
   maxReceiveMessageLength: number;
+  /** Largest request message sent; -1: no limit (grpc-js' default). */
+  maxSendMessageLength: number;
+  /** HTTP/2 receive window per stream and for the connection, in bytes. */
+  flowControlWindow: number;
 }
+
+/**
+ * The receive window when `grpc-node.flow_control_window` is not set: a 4 MiB answer arrives without
+ * waiting for a WINDOW_UPDATE (HTTP/2's 64 KiB default would take ~64 round trips for it).
+ */
+export const DEFAULT_FLOW_CONTROL_WINDOW = 4 * 1024 * 1024;
+/** HTTP/2's largest window (2^31 - 1). */
+const MAX_WINDOW = 2 ** 31 - 1;
+/** grpc-js' ceiling for a doubled keepalive interval (its KEEPALIVE_MAX_TIME_MS). */
+const KEEPALIVE_MAX_TIME_MS = 2 ** 31 - 1;
+/** The GOAWAY debug data a gRPC server sends when pings come too often. */
+const TOO_MANY_PINGS = Buffer.from("too_many_pings");
 
 export function h2SessionOptions(o: ChannelOptions): H2SessionOptions {
   const num = (key: string, fallback: number) => (typeof o[key] === "number" ? (o[key] as number) : fallback);
@@ -27,6 +47,8 @@ export function h2SessionOptions(o: ChannelOptions): H2SessionOptions {
     keepaliveTimeMs: num("grpc.keepalive_time_ms", 2 ** 31 - 1),
     keepaliveTimeoutMs: num("grpc.keepalive_timeout_ms", 20_000),
     maxReceiveMessageLength: num("grpc.max_receive_message_length", 4 * 1024 * 1024),
+    maxSendMessageLength: num("grpc.max_send_message_length", -1),
+    flowControlWindow: Math.min(MAX_WINDOW, num("grpc-node.flow_control_window", DEFAULT_FLOW_CONTROL_WINDOW)),
   };
 }
 
@@ -47,6 +69,8 @@ export class H2Session {
   state: connectivityState = connectivityState.CONNECTING;
   /** Why the last connection attempt failed or the last connection ended (for error details). */
   lastError = "";
+  /** The keepalive interval now: the configured one, doubled after each `too_many_pings` GOAWAY. */
+  keepaliveTimeMs: number;
   private current: ClientHttp2Session | undefined;
   private failures = 0;
   private active = 0;
@@ -58,6 +82,7 @@ export class H2Session {
     this.address = address;
     this.options = options;
     this.log = log.child({ component: "h2-session", address });
+    this.keepaliveTimeMs = options.keepaliveTimeMs;
     this.connect();
     this.startKeepalive();
   }
@@ -86,7 +111,12 @@ export class H2Session {
     // A failure is sticky until a connection is up (as grpc-js' pick_first): retries after a backoff
     // stay in TRANSIENT_FAILURE, so the pool keeps skipping the instance meanwhile.
     if (this.state !== connectivityState.TRANSIENT_FAILURE) this.state = connectivityState.CONNECTING;
-    const s = connect(`http://${this.address}`, { settings: { enablePush: false } });
+    const window = this.options.flowControlWindow;
+    const s = connect(`http://${this.address}`, {
+      settings: { enablePush: false, initialWindowSize: window },
+      // As grpc-js: the session's buffered data is bounded by flow control and the message limits.
+      maxSessionMemory: Number.MAX_SAFE_INTEGER,
+    });
     this.current = s;
     // The socket never keeps the process alive: a call in flight does, by its deadline timer.
     s.unref();
@@ -102,14 +132,17 @@ export class H2Session {
       clearTimeout(connectTimer);
       if (this.current !== s) return;
       upSince = performance.now();
+      // The connection-level window: initialWindowSize above sizes each stream's.
+      if (window > 65_535) s.setLocalWindowSize(window);
       this.state = connectivityState.READY;
       this.log.debug("connected");
     });
     s.on("error", (err: Error) => {
       this.lastError = err.message;
     });
-    s.once("goaway", (code: number, lastStreamID: number) => {
+    s.once("goaway", (code: number, lastStreamID: number, data?: Buffer) => {
       refusedFrom.set(s, lastStreamID);
+      if (code === constants.NGHTTP2_ENHANCE_YOUR_CALM && data?.equals(TOO_MANY_PINGS)) this.backOffKeepalive();
       this.lastError = `GOAWAY (code ${code})`;
       // No new stream on it: the next call goes to a new connection; its own streams finish.
       this.detach(s, upSince);
@@ -150,10 +183,19 @@ export class H2Session {
     }
   }
 
+  /** The server found our pings too frequent: ping half as often from now on (as grpc-js does). */
+  private backOffKeepalive(): void {
+    clearInterval(this.keepaliveTimer);
+    this.keepaliveTimeMs = Math.min(KEEPALIVE_MAX_TIME_MS, this.keepaliveTimeMs * 2);
+    this.log.warn({ keepaliveTimeMs: this.keepaliveTimeMs }, "too_many_pings GOAWAY: keepalive interval doubled");
+    if (this.state !== connectivityState.SHUTDOWN) this.startKeepalive();
+  }
+
   /** Pings each connection every keepaliveTimeMs while calls are in flight; no ack in time drops it. */
   private startKeepalive(): void {
-    const { keepaliveTimeMs, keepaliveTimeoutMs } = this.options;
-    if (keepaliveTimeMs >= 2 ** 31 - 1) return;
+    const { keepaliveTimeMs } = this;
+    const { keepaliveTimeoutMs } = this.options;
+    if (keepaliveTimeMs >= KEEPALIVE_MAX_TIME_MS) return;
     this.keepaliveTimer = setInterval(() => {
       const s = this.current;
       if (!s || this.active === 0 || this.state !== connectivityState.READY) return;

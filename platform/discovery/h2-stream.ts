@@ -92,6 +92,8 @@ export async function* h2ServerStream(
   stream.on("response", (headers) => {
     httpStatus = Number(headers[":status"]);
     if (headers["grpc-status"] !== undefined) trailers = headers; // trailers-only
+    const encoding = headers["grpc-encoding"]; // requestHeaders accepts gzip and deflate answers
+    if (typeof encoding === "string") reader.encoding = encoding;
   });
   stream.on("trailers", (t) => {
     trailers = t;
