@@ -1,8 +1,13 @@
-// Operations endpoints: liveness, readiness (every required service has a known instance, not
-// stopping), Prometheus metrics, and the discovery status page (JSON or HTML). admin.ts serves them on
-// the admin port, never on the API port.
+// Operations endpoints: liveness, readiness, Prometheus metrics, and the discovery status page (JSON or
+// HTML). admin.ts serves them on the admin port, never on the API port.
+//
+// Readiness degrades per route, not per gateway: the gateway is ready while it can serve part of the
+// API (not stopping, and some upstream has a known instance). A route whose upstream has none answers
+// the contract's 503 at once (the balanced client fails fast on an empty pool), so an outage of one
+// service does not take the others' routes out of the ingress. `degraded` names the services without one.
 import { type RequestHandler, Router } from "express";
 import type { Registry } from "prom-client";
+import type { PoolSnapshot } from "../platform/discovery/index.ts";
 import type { DiscoveryView } from "./deps.ts";
 import { StatusCode } from "./errors.ts";
 import { methodNotAllowed, tagRoute } from "./respond.ts";
@@ -11,23 +16,43 @@ import { renderStatusHtml, statusJson } from "./status.ts";
 export interface OpsDeps {
   discovery: DiscoveryView;
   metrics: Registry;
-  /** Services that must have ≥1 known instance for /readyz to answer 200. */
+  /** The services the gateway calls: /readyz answers 200 while at least one of them has a known instance. */
   required: readonly string[];
   shuttingDown: () => boolean;
 }
 
-/** Why the gateway is not ready (empty when it is). */
-function notReadyReasons(deps: OpsDeps): string[] {
+/** Why `svc` has no instance to call, or undefined when it has one (known from etcd, even if stale). */
+function unavailableReason(svc: string, pools: readonly PoolSnapshot[]): string | undefined {
+  const pool = pools.find((x) => x.service === svc);
+  if (!pool) return `${svc}: not watched`;
+  if (pool.instances.length > 0) return undefined;
+  return pool.ready ? `${svc}: no live instance in etcd` : `${svc}: instance list not loaded from etcd yet`;
+}
+
+interface Readiness {
+  /** Why the gateway is not ready (empty when it is). */
+  reasons: string[];
+  /** Services without an instance: their routes answer 503 while the others serve. */
+  degraded: string[];
+  /** Per degraded service, why. */
+  unavailable: string[];
+}
+
+function readiness(deps: OpsDeps): Readiness {
+  const pools = deps.discovery.snapshot();
+  const degraded: string[] = [];
+  const unavailable: string[] = [];
+  for (const svc of deps.required) {
+    const why = unavailableReason(svc, pools);
+    if (why === undefined) continue;
+    degraded.push(svc);
+    unavailable.push(why);
+  }
   const reasons: string[] = [];
   if (deps.shuttingDown()) reasons.push("shutting down");
-  const pools = deps.discovery.snapshot();
-  for (const svc of deps.required) {
-    const pool = pools.find((x) => x.service === svc);
-    if (!pool) reasons.push(`${svc}: not watched`);
-    else if (pool.instances.length === 0)
-      reasons.push(pool.ready ? `${svc}: no live instance in etcd` : `${svc}: instance list not loaded from etcd yet`);
-  }
-  return reasons;
+  if (deps.required.length > 0 && degraded.length === deps.required.length)
+    reasons.push(`no upstream service has an instance (${unavailable.join("; ")})`);
+  return { reasons, degraded, unavailable };
 }
 
 export function opsRouter(deps: OpsDeps): Router {
@@ -41,18 +66,23 @@ export function opsRouter(deps: OpsDeps): Router {
   });
 
   get("/readyz", (_req, res) => {
-    const reasons = notReadyReasons(deps);
+    const { reasons, degraded, unavailable } = readiness(deps);
     const stale = deps.discovery
       .snapshot()
       .filter((x) => x.stale && deps.required.includes(x.service))
       .map((x) => x.service);
     if (reasons.length === 0) {
-      res.json({ status_code: 0, status_msg: "ready", stale });
+      const msg = degraded.length === 0 ? "ready" : `ready, degraded: ${unavailable.join("; ")}`;
+      res.json({ status_code: 0, status_msg: msg, degraded, stale });
       return;
     }
-    res
-      .status(503)
-      .json({ status_code: StatusCode.UNAVAILABLE, status_msg: `not ready: ${reasons.join("; ")}`, reasons, stale });
+    res.status(503).json({
+      status_code: StatusCode.UNAVAILABLE,
+      status_msg: `not ready: ${reasons.join("; ")}`,
+      reasons,
+      degraded,
+      stale,
+    });
   });
 
   get("/metrics", async (_req, res) => {

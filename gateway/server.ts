@@ -8,6 +8,7 @@ import type { AddressInfo } from "node:net";
 import { TokenService } from "../platform/auth.ts";
 import { loadConfig } from "../platform/config.ts";
 import { trustProxySetting } from "../platform/config-schema.ts";
+import { unbracket } from "../platform/discovery/address.ts";
 import type { Logger } from "../platform/logger.ts";
 import { LoadShedder } from "../platform/overload.ts";
 import { delay, drainWithin, once, runMain, startRuntime } from "../platform/runtime.ts";
@@ -70,8 +71,8 @@ export async function startGateway(env: Record<string, string | undefined> = pro
     createAdminApp({ discovery, metrics, logger, required: UPSTREAM_NAMES, shuttingDown: () => shuttingDown }),
   );
   try {
-    await listen(server, config.http.port, config.http.host);
-    await listen(admin, config.admin.port, config.http.host).catch(async (err) => {
+    await listen(server, config.http.port, unbracket(config.http.host));
+    await listen(admin, config.admin.port, unbracket(config.http.host)).catch(async (err) => {
       await new Promise((resolve) => server.close(resolve));
       throw err;
     });

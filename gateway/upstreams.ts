@@ -1,5 +1,6 @@
 // The services the gateway calls: the one list. server.ts makes one balanced client per entry,
-// config.ts takes a `services.<name>` override per entry, /readyz requires an instance of each.
+// config.ts takes a `services.<name>` override per entry, /readyz names those without an instance
+// (degraded: their routes answer 503) and is ready while one has an instance (ops.ts).
 import type { Client } from "nice-grpc";
 import { MessageServiceDefinition } from "../proto/gen/dzug/message/v1/message.ts";
 import { RelationServiceDefinition } from "../proto/gen/dzug/relation/v1/relation.ts";

@@ -3,6 +3,7 @@ import { networkInterfaces } from "node:os";
 import { z } from "zod";
 import { jwtSecretProblem, MAX_TOKEN_TTL_SECONDS } from "./auth.ts";
 import { proxyListProblem, trustedProxies } from "./client-address.ts";
+import { hostProblem, unbracket } from "./discovery/address.ts";
 import { BALANCER_DEFAULTS, strategyNames } from "./discovery/balancer.ts";
 import { LOAD_DEFAULTS, SLOW_START_DEFAULTS } from "./discovery/load.ts";
 import { EJECTION_DEFAULTS } from "./discovery/outlier.ts";
@@ -62,7 +63,15 @@ export const discoverySection = z
       .regex(/^\/[^\s]*[^/\s]$/, "must start with / and not end with /")
       .default("/dzug/services"),
     leaseTtlSeconds: z.number().int().min(2).max(3600).default(10),
-    advertiseHost: z.string().min(1).default(firstExternalIPv4),
+    /** What callers dial: an IP (IPv6 bare or bracketed: the record brackets it) or DNS name (address.ts). */
+    advertiseHost: z
+      .string()
+      .min(1)
+      .default(firstExternalIPv4)
+      .superRefine((host, ctx) => {
+        const problem = hostProblem(unbracket(host));
+        if (problem) ctx.addIssue({ code: "custom", message: problem });
+      }),
     weight: z.number().int().min(1).max(10_000).default(100),
     zone: z.string().default(""),
     /** Callers: how balanced calls reach instances with tracing off (platform/discovery/transport.ts). */

@@ -135,6 +135,44 @@ export async function runMain(
     process.exit(1);
   }
   exitOnSignals(running.logger, () => running.stop());
+  exitOnUnexpected(running.logger, () => running.stop());
+}
+
+/** How long a process that hit an unexpected error may spend deregistering and closing before exit 1. */
+export const UNEXPECTED_ERROR_STOP_BOUND_MS = 5_000;
+
+/**
+ * An uncaught exception or unhandled rejection means state nobody planned for: log it (pino, fatal),
+ * stop as a signal would (a service revokes its lease first, so callers drop it at once; then drains
+ * and closes), but exit 1 within UNEXPECTED_ERROR_STOP_BOUND_MS whatever stop() does. Without this
+ * Node prints a stack to stderr and dies mid-flight, leaving its registration to expire by TTL.
+ */
+export function exitOnUnexpected(
+  logger: Logger,
+  stop: () => Promise<void>,
+  boundMs = UNEXPECTED_ERROR_STOP_BOUND_MS,
+): void {
+  let failing = false;
+  const fail = (kind: string, err: unknown) => {
+    logger.fatal({ err, kind }, `${kind}: stopping (exit 1)`);
+    if (failing) return;
+    failing = true;
+    process.exitCode = 1;
+    const exit = () => {
+      logger.flush();
+      process.exit(1);
+    };
+    setTimeout(() => {
+      logger.error({ boundMs }, "stop did not finish in time after an unexpected error");
+      exit();
+    }, boundMs);
+    stop().then(exit, (stopErr) => {
+      logger.error({ err: stopErr }, "stop failed after an unexpected error");
+      exit();
+    });
+  };
+  process.on("uncaughtException", (err) => fail("uncaughtException", err));
+  process.on("unhandledRejection", (reason) => fail("unhandledRejection", reason));
 }
 
 /** SIGTERM/SIGINT -> graceful stop -> exit 0; a second signal exits at once. */

@@ -8,6 +8,7 @@ import type { z } from "zod";
 import { type AdminServer, startAdminServer } from "./admin-server.ts";
 import { loadConfig } from "./config.ts";
 import type { DatabaseConfig, ServiceBaseConfig } from "./config-schema.ts";
+import { joinHostPort, unbracket } from "./discovery/address.ts";
 import { type Discovery, Registrar } from "./discovery/index.ts";
 import { ReadyRegistration } from "./discovery/ready-registration.ts";
 import { createServiceServer } from "./grpc-server.ts";
@@ -120,7 +121,7 @@ export async function startService<S extends z.ZodObject>(
   let registrar: ReadyRegistration | undefined;
   let admin: AdminServer | undefined;
   try {
-    const grpcPort = await server.listen(`${base.grpc.host}:${base.grpc.port}`);
+    const grpcPort = await server.listen(joinHostPort(base.grpc.host, base.grpc.port));
     cleanups.push(async () => server.forceShutdown());
     // The cause first: an instance whose database is gone also leaves etcd (ReadyRegistration), and
     // "not registered" would then hide why.
@@ -131,7 +132,12 @@ export async function startService<S extends z.ZodObject>(
       if (!registrar?.registered) return "not registered in etcd";
       return undefined;
     };
-    admin = await startAdminServer({ host: base.grpc.host, port: base.admin.port, registry: metrics, notReadyReason });
+    admin = await startAdminServer({
+      host: unbracket(base.grpc.host),
+      port: base.admin.port,
+      registry: metrics,
+      notReadyReason,
+    });
     const adminServer = admin;
     cleanups.push(() => adminServer.close());
     // gRPC health: "liveness" is SERVING while the process runs (liveness probes); "" and each service
@@ -147,10 +153,12 @@ export async function startService<S extends z.ZodObject>(
     healthTimer.unref();
     cleanups.push(async () => clearInterval(healthTimer));
 
+    // An IPv6 pod IP (the chart's downward API) comes bare: the record brackets it (address.ts).
+    const address = joinHostPort(base.discovery.advertiseHost, grpcPort);
     const record = {
       id: instanceId,
       service: spec.name,
-      address: `${base.discovery.advertiseHost}:${grpcPort}`,
+      address,
       version: VERSION,
       weight: base.discovery.weight,
       zone: base.discovery.zone,
@@ -170,10 +178,7 @@ export async function startService<S extends z.ZodObject>(
     // Registration retries forever in the background; start() resolves at the first success.
     registrar.start().then(syncHealth, (err) => logger.error({ err }, "registration stopped"));
     const reg = registrar;
-    logger.info(
-      { grpcPort, adminPort: admin.port, address: `${base.discovery.advertiseHost}:${grpcPort}` },
-      "service started",
-    );
+    logger.info({ grpcPort, adminPort: admin.port, address }, "service started");
 
     const stop = once(async () => {
       draining = true;

@@ -85,8 +85,14 @@ export function addressProblem(address: string): string | undefined {
   return r.ok ? undefined : r.reason;
 }
 
+/** `host` without the brackets of a bracketed IPv6 literal (`[::1]` -> `::1`); anything else as is. */
+export function unbracket(host: string): string {
+  const inner = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : undefined;
+  return inner !== undefined && isIPv6(inner) ? inner : host;
+}
+
 /** `host:port`, an IPv6 literal in brackets (a pod IP from the downward API comes bare). */
 export function joinHostPort(host: string, port: number): string {
-  const bare = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+  const bare = unbracket(host);
   return isIPv6(bare) ? `[${bare}]:${port}` : `${bare}:${port}`;
 }

@@ -45,38 +45,55 @@ test("/healthz answers 200 JSON", async () => {
   assert.equal(r.body.status_code, 0);
 });
 
-test("/readyz: 200 with an instance of every upstream; 503 with reasons otherwise and while shutting down", async () => {
+test("/readyz degrades per route: 200 while one upstream has an instance, naming the others; 503 when none has one or while shutting down", async () => {
   const ok = await call(`${t.adminUrl}/readyz`);
   assert.equal(ok.status, 200, ok.text);
   assert.equal(ok.body.status_code, 0);
+  assert.deepEqual(ok.body.degraded, []);
 
-  const [user, relation, ...others] = t.discovery.pools;
+  const all = t.discovery.pools;
+  const [user, relation, ...others] = all;
   assert.ok(user && relation);
   const saved = relation.instances;
-  relation.instances = [];
-  let r = await call(`${t.adminUrl}/readyz`);
-  assert.equal(r.status, 503);
-  assert.notEqual(r.body.status_code, 0);
-  assert.match(r.body.status_msg, /relation: no live instance/);
+  try {
+    relation.instances = [];
+    let r = await call(`${t.adminUrl}/readyz`);
+    assert.equal(r.status, 200, "the user and message routes still serve");
+    assert.deepEqual(r.body.degraded, ["relation"]);
+    assert.match(r.body.status_msg, /degraded: relation: no live instance/);
 
-  relation.ready = false;
-  r = await call(`${t.adminUrl}/readyz`);
-  assert.match(r.body.status_msg, /relation: instance list not loaded/);
+    relation.ready = false;
+    r = await call(`${t.adminUrl}/readyz`);
+    assert.match(r.body.status_msg, /relation: instance list not loaded/);
 
-  t.discovery.pools = [user];
-  r = await call(`${t.adminUrl}/readyz`);
-  assert.equal(r.status, 503);
-  assert.match(r.body.status_msg, /relation: not watched/);
+    t.discovery.pools = [user];
+    r = await call(`${t.adminUrl}/readyz`);
+    assert.equal(r.status, 200);
+    assert.match(r.body.status_msg, /relation: not watched/);
 
-  // Stale but with known instances: still ready (discovery serves from the last known set), flagged.
-  t.discovery.pools = [user, { ...relation, ready: true, stale: true, instances: saved }, ...others];
-  r = await call(`${t.adminUrl}/readyz`);
-  assert.equal(r.status, 200, r.text);
-  assert.deepEqual(r.body.stale, ["relation"]);
+    // No upstream has an instance: nothing of the API can be served.
+    t.discovery.pools = all.map((p) => ({ ...p, instances: [] }));
+    r = await call(`${t.adminUrl}/readyz`);
+    assert.equal(r.status, 503);
+    assert.notEqual(r.body.status_code, 0);
+    assert.match(r.body.status_msg, /no upstream service has an instance/);
+    assert.equal(r.body.degraded.length, all.length);
+
+    // Stale but with known instances: ready (discovery serves from the last known set), flagged.
+    t.discovery.pools = [user, { ...relation, ready: true, stale: true, instances: saved }, ...others];
+    r = await call(`${t.adminUrl}/readyz`);
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.body.stale, ["relation"]);
+    assert.deepEqual(r.body.degraded, []);
+  } finally {
+    relation.instances = saved;
+    relation.ready = true;
+    t.discovery.pools = all;
+  }
 
   t.shutdown.value = true;
   try {
-    r = await call(`${t.adminUrl}/readyz`);
+    const r = await call(`${t.adminUrl}/readyz`);
     assert.equal(r.status, 503);
     assert.match(r.body.status_msg, /shutting down/);
     const api = await call(`${t.url}/openapi.json`);

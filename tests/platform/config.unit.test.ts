@@ -46,6 +46,23 @@ test("defaults < file < environment", () => {
   assert.equal(config.auth.jwtSecret, SECRET);
 });
 
+test("discovery.advertiseHost: an IP (IPv6 bare or bracketed) or DNS name; link-local and garbage refused", () => {
+  const load = (host: string) =>
+    loadConfig(relationConfigSchema, { DZUG_DISCOVERY_ADVERTISE_HOST: host }).config.discovery.advertiseHost;
+  for (const ok of ["10.0.0.5", "fd00::5", "[fd00::5]", "relation.dzug.svc"]) assert.equal(load(ok), ok);
+  for (const [bad, why] of [
+    ["169.254.169.254", /link-local/],
+    ["a b", /neither an IP address nor a DNS name/],
+    ["[10.0.0.5]", /not an IPv6 address|neither/],
+  ] as const) {
+    assert.throws(
+      () => load(bad),
+      (err: unknown) =>
+        err instanceof ConfigError && /DZUG_DISCOVERY_ADVERTISE_HOST/.test(err.message) && why.test(err.message),
+    );
+  }
+});
+
 test("a bad value names the key and its variable; all problems at once", () => {
   assert.throws(
     () =>

@@ -150,6 +150,8 @@ spec:
             periodSeconds: 10
             timeoutSeconds: 2
             failureThreshold: 3
+          # Ready while some upstream has an instance: routes of an upstream without one answer 503
+          # (docs/gateway.md), the rest of the API stays in the Ingress.
           readinessProbe:
             httpGet: {path: /readyz, port: metrics}
             periodSeconds: 5
