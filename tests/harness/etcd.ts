@@ -3,7 +3,7 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort } from "./ports.ts";
+import { freePort, urlHost } from "./ports.ts";
 import { errorText, WaitAborted, waitFor } from "./wait.ts";
 
 export function etcdBinary(): string {
@@ -17,25 +17,29 @@ export function etcdBinary(): string {
 
 export class EtcdProcess {
   readonly dataDir: string;
+  /** The loopback address etcd listens on (127.0.0.1, or ::1 for the IPv6 runs). */
+  readonly host: string;
   clientPort = 0;
   peerPort = 0;
   private child: ChildProcess | undefined;
   private log = "";
 
-  private constructor(dataDir: string) {
+  private constructor(dataDir: string, host: string) {
     this.dataDir = dataDir;
+    this.host = host;
   }
 
-  static async start(): Promise<EtcdProcess> {
-    const etcd = new EtcdProcess(mkdtempSync(join(tmpdir(), "dzug-etcd-")));
-    etcd.clientPort = await freePort();
-    etcd.peerPort = await freePort();
+  static async start(opts: { host?: string } = {}): Promise<EtcdProcess> {
+    const host = opts.host ?? "127.0.0.1";
+    const etcd = new EtcdProcess(mkdtempSync(join(tmpdir(), "dzug-etcd-")), host);
+    etcd.clientPort = await freePort(host);
+    etcd.peerPort = await freePort(host);
     await etcd.launch();
     return etcd;
   }
 
   get endpoint(): string {
-    return `http://127.0.0.1:${this.clientPort}`;
+    return `http://${urlHost(this.host)}:${this.clientPort}`;
   }
 
   /** The etcd process id while it runs (benchmarks read its CPU time). */
@@ -49,7 +53,7 @@ export class EtcdProcess {
 
   private async launch(): Promise<void> {
     const client = this.endpoint;
-    const peer = `http://127.0.0.1:${this.peerPort}`;
+    const peer = `http://${urlHost(this.host)}:${this.peerPort}`;
     this.log = "";
     const child = spawn(
       etcdBinary(),

@@ -36,11 +36,12 @@ function bindable(port: number, host = "127.0.0.1"): Promise<boolean> {
   });
 }
 
-export async function freePort(): Promise<number> {
+/** A port free on `host` (the loopback address the process will listen on: 127.0.0.1 or ::1). */
+export async function freePort(host = "127.0.0.1"): Promise<number> {
   for (let attempt = 0; attempt < 200; attempt++) {
     const port = range.low + Math.floor(Math.random() * (range.high - range.low + 1));
     if (given.has(port)) continue;
-    if (await bindable(port)) {
+    if (await bindable(port, host)) {
       given.add(port);
       return port;
     }
@@ -61,4 +62,9 @@ export async function loopbackAddresses(count: number, ports: number[]): Promise
     if (checks.every(Boolean)) return ips;
   }
   throw new Error(`ports ${ports.join(", ")} are taken on every loopback block tried (something listens on 0.0.0.0?)`);
+}
+
+/** `host` as it goes in a URL or `host:port`: an IPv6 literal in brackets. */
+export function urlHost(host: string): string {
+  return host.includes(":") ? `[${host}]` : host;
 }

@@ -7,10 +7,16 @@ import { join } from "node:path";
 import { localServices } from "../../scripts/lib/services.ts";
 import { EtcdProcess } from "./etcd.ts";
 import { assertDocumentedAnswer } from "./openapi.ts";
-import { freePort } from "./ports.ts";
+import { freePort, urlHost } from "./ports.ts";
 import { waitFor } from "./wait.ts";
 
 const root = join(import.meta.dirname, "../..");
+
+/**
+ * How long a process may take to become ready: a Node process compiles its imports first, and with
+ * several test systems starting on a 2-core machine that alone has taken over 30 s (a deadline, not a wait).
+ */
+const STARTUP_TIMEOUT_MS = 90_000;
 
 export const TEST_JWT_SECRET = "SuHdmm4Pz89c17hxeHBnPpath3J8rBABxbYj6Lme8ZI=";
 
@@ -81,20 +87,28 @@ export class ServiceInstance extends ProcessHandle {
   readonly service: ServiceName;
   readonly grpcPort: number;
   readonly adminPort: number;
+  /** The loopback address it listens on and advertises. */
+  readonly host: string;
   constructor(
     service: ServiceName,
     name: string,
     ports: { grpc: number; admin: number },
     env: Record<string, string>,
     logDir: string,
+    host = "127.0.0.1",
   ) {
     super(name, `services/${service}/main.ts`, env, logDir);
     this.service = service;
     this.grpcPort = ports.grpc;
     this.adminPort = ports.admin;
+    this.host = host;
   }
   get address(): string {
-    return `127.0.0.1:${this.grpcPort}`;
+    return `${urlHost(this.host)}:${this.grpcPort}`;
+  }
+  /** Its admin listener: /metrics, /healthz, /readyz. */
+  get adminUrl(): string {
+    return `http://${urlHost(this.host)}:${this.adminPort}`;
   }
 }
 
@@ -119,6 +133,11 @@ export interface SystemOptions {
   rateLimits?: "generous" | "defaults";
   /** An etcd the caller runs (e.g. an EtcdCluster with auth); each process gets its account's env. */
   etcd?: ExternalEtcd;
+  /**
+   * The loopback address every process (etcd, services, gateway) listens on, advertises and is called
+   * at: "127.0.0.1" (default) or "::1" (the system on IPv6 only).
+   */
+  host?: "127.0.0.1" | "::1";
 }
 
 /** "gateway" or a service name. */
@@ -145,6 +164,7 @@ export class DzugSystem {
   readonly databaseUrl: string;
   readonly env: Record<string, string>;
   readonly rateLimits: "generous" | "defaults";
+  readonly host: string;
   readonly instances: ServiceInstance[] = [];
   gateway: ProcessHandle | undefined;
   gatewayPort = 0;
@@ -158,11 +178,12 @@ export class DzugSystem {
     this.databaseUrl = opts.databaseUrl ?? `sqlite:${join(dir, "dzug.db")}`;
     this.env = opts.env ?? {};
     this.rateLimits = opts.rateLimits ?? "generous";
+    this.host = opts.host ?? "127.0.0.1";
   }
 
   static async start(opts: SystemOptions = {}): Promise<DzugSystem> {
     const dir = mkdtempSync(join(tmpdir(), "dzug-system-"));
-    const etcd = opts.etcd ? undefined : await EtcdProcess.start();
+    const etcd = opts.etcd ? undefined : await EtcdProcess.start({ host: opts.host });
     const system = new DzugSystem(etcd, dir, opts);
     try {
       // The first service's first instance alone (its migrations run once), then the rest in parallel.
@@ -180,12 +201,12 @@ export class DzugSystem {
 
   /** The gateway's API. */
   get url(): string {
-    return `http://127.0.0.1:${this.gatewayPort}`;
+    return `http://${urlHost(this.host)}:${this.gatewayPort}`;
   }
 
   /** The gateway's admin listener: /metrics, /healthz, /readyz, /_dzug/status. */
   get adminUrl(): string {
-    return `http://127.0.0.1:${this.gatewayAdminPort}`;
+    return `http://${urlHost(this.host)}:${this.gatewayAdminPort}`;
   }
 
   /** The system's own etcd (not there when the caller passed one). */
@@ -205,40 +226,41 @@ export class DzugSystem {
 
   /** Starts one more instance of `service` and waits until it is registered (its /readyz says so). */
   async addInstance(service: ServiceName, extraEnv: Record<string, string> = {}): Promise<ServiceInstance> {
-    const ports = { grpc: await freePort(), admin: await freePort() };
+    const ports = { grpc: await freePort(this.host), admin: await freePort(this.host) };
     const name = `${service}-${++this.#seq}`;
     const env: Record<string, string> = {
       ...this.commonEnv(service),
-      DZUG_GRPC_HOST: "127.0.0.1",
+      DZUG_GRPC_HOST: this.host,
       DZUG_GRPC_PORT: String(ports.grpc),
       DZUG_ADMIN_PORT: String(ports.admin),
-      DZUG_DISCOVERY_ADVERTISE_HOST: "127.0.0.1",
+      // Bare, as the chart's downward API gives a pod IP: the service brackets an IPv6 one itself.
+      DZUG_DISCOVERY_ADVERTISE_HOST: this.host,
       DZUG_DATABASE_URL: this.databaseUrl,
       ...(takesAuth.has(service) ? { DZUG_AUTH_JWT_SECRET: TEST_JWT_SECRET } : {}),
       ...extraEnv,
     };
-    const inst = new ServiceInstance(service, name, ports, env, this.dir);
+    const inst = new ServiceInstance(service, name, ports, env, this.dir, this.host);
     this.instances.push(inst);
     await waitFor(
       async () => {
         if (!inst.running) throw new Error(`${name} exited:\n${inst.logs()}`);
-        const res = await fetch(`http://127.0.0.1:${ports.admin}/readyz`);
+        const res = await fetch(`${inst.adminUrl}/readyz`);
         return res.status === 200;
       },
-      { timeoutMs: 30_000, message: `${name} ready` },
+      { timeoutMs: STARTUP_TIMEOUT_MS, message: `${name} ready` },
     );
     return inst;
   }
 
   async startGateway(extraEnv: Record<string, string> = {}): Promise<void> {
-    this.gatewayPort = await freePort();
-    this.gatewayAdminPort = await freePort();
+    this.gatewayPort = await freePort(this.host);
+    this.gatewayAdminPort = await freePort(this.host);
     const gw = new ProcessHandle(
       `gateway-${++this.#seq}`,
       "gateway/main.ts",
       {
         ...this.commonEnv(),
-        DZUG_HTTP_HOST: "127.0.0.1",
+        DZUG_HTTP_HOST: this.host,
         DZUG_HTTP_PORT: String(this.gatewayPort),
         DZUG_ADMIN_PORT: String(this.gatewayAdminPort),
         DZUG_AUTH_JWT_SECRET: TEST_JWT_SECRET,
@@ -253,7 +275,7 @@ export class DzugSystem {
         if (!gw.running) throw new Error(`gateway exited:\n${gw.logs()}`);
         return (await fetch(`${this.adminUrl}/readyz`)).status === 200;
       },
-      { timeoutMs: 30_000, message: "gateway ready" },
+      { timeoutMs: STARTUP_TIMEOUT_MS, message: "gateway ready" },
     );
   }
 
