@@ -109,7 +109,10 @@ test("hostile records under load: 0 failed requests, every process stays up, the
       );
     // A caller that starts now meets them in its first list instead of the watch.
     const late = await sys.addInstance("relation");
-    assert.ok((await userCounter(late.adminUrl, "dzug_discovery_malformed_records_total")) >= hostile.malformed);
+    await waitFor(
+      async () => (await userCounter(late.adminUrl, "dzug_discovery_malformed_records_total")) >= hostile.malformed,
+      { timeoutMs: 30_000, message: `${late.name} counted them in its first list` },
+    );
     const before = load.ok;
     await waitFor(() => load.ok >= before + 40 || load.failed > 0, { timeoutMs: 60_000, message: "more load" });
   } finally {
