@@ -226,6 +226,59 @@ export function balancingDashboard(): DashboardBuilder {
             "{{service}} {{method}}",
           ),
         ),
+    )
+    .withRow(new RowBuilder("Load-aware balancing"))
+    .withPanel(
+      timeseries(
+        "Share of picks per instance by strategy",
+        "Each instance's fraction of its service's picks under each strategy in use (balancer.strategy, services.<svc>.strategy). p2c-ewma and least-request move share away from a slow instance; random and round-robin keep 1/N.",
+        "percentunit",
+      )
+        .max(1)
+        .gridPos({ h: 9, w: 12, x: 0, y: 51 })
+        .withTarget(
+          query(
+            `sum by (service, strategy, upstream) (rate(dzug_balancer_picks_total{${SVC}}[5m])) / ignoring(upstream) group_left sum by (service, strategy) (rate(dzug_balancer_picks_total{${SVC}}[5m]))`,
+            "{{service}} {{strategy}} → {{upstream}}",
+          ),
+        ),
+    )
+    .withPanel(
+      timeseries(
+        "Calls in flight per instance",
+        "Attempts in flight to each instance, summed over the callers (dzug_balancer_inflight): what least-request compares, and p2c-ewma's multiplier.",
+        "short",
+      )
+        .gridPos({ h: 9, w: 12, x: 12, y: 51 })
+        .withTarget(query(`sum by (service, upstream) (dzug_balancer_inflight{${SVC}})`, "{{service}} → {{upstream}}")),
+    )
+    .withPanel(
+      timeseries(
+        "Latency estimate per instance (peak EWMA)",
+        "The highest over the callers of each instance's peak-EWMA attempt latency (dzug_balancer_latency_ewma_seconds): it jumps on a slow answer and decays over balancer.ewmaDecayMs.",
+        "s",
+      )
+        .gridPos({ h: 9, w: 12, x: 0, y: 60 })
+        .withTarget(
+          query(
+            `max by (service, upstream) (dzug_balancer_latency_ewma_seconds{${SVC}})`,
+            "{{service}} → {{upstream}}",
+          ),
+        ),
+    )
+    .withPanel(
+      timeseries(
+        "Score per instance by strategy",
+        "The strategy's score of each instance, highest over the callers (dzug_balancer_score; lower is picked first): p2c-ewma latency x (in-flight + 1) / weight, least-request (in-flight + 1)^bias / weight. Empty while only random, weighted-random or round-robin are in use.",
+        "short",
+      )
+        .gridPos({ h: 9, w: 12, x: 12, y: 60 })
+        .withTarget(
+          query(
+            `max by (service, strategy, upstream) (dzug_balancer_score{${SVC}})`,
+            "{{service}} {{strategy}} → {{upstream}}",
+          ),
+        ),
     );
 }
 

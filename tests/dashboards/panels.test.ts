@@ -228,7 +228,8 @@ async function evaluate(p: PrometheusServer, into: Map<PanelQuery, QueryResult>)
 
 before(async () => {
   phaseStart = performance.now();
-  sys = await DzugSystem.start({ users: 2, relations: 2, env: FAST });
+  // Callers balance with p2c-ewma, so the score panel has series (random scores nothing).
+  sys = await DzugSystem.start({ users: 2, relations: 2, env: { ...FAST, DZUG_BALANCER_STRATEGY: "p2c-ewma" } });
   const s = sys;
   phase("system start (etcd, 2 user, 2 relation, gateway)");
   prom = await PrometheusServer.start(scrapeTargets(s), await chartScrapeSettings());
