@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { call, DzugSystem, type ServiceInstance } from "../harness/system.ts";
-import { waitFor } from "../harness/wait.ts";
+import { scaled, waitFor } from "../harness/wait.ts";
 
 let sys: DzugSystem;
 let user: { user_id: number; token: string };
@@ -35,7 +35,7 @@ test("a frozen instance: the call ends at its deadline with 504", async () => {
     assert.equal(r.status, 504, JSON.stringify(r.body));
     assert.notEqual(r.body.status_code, 0);
     assert.ok(typeof r.body.status_msg === "string" && r.body.status_msg.length > 0);
-    assert.ok(Date.now() - started < 2_500, "bounded by the 1 s deadline");
+    assert.ok(Date.now() - started < scaled(2_500), "bounded by the 1 s deadline");
   } finally {
     inst.child.kill("SIGCONT");
   }
@@ -60,9 +60,19 @@ test("no live instance of a service: its routes 503 at once, the others serve, /
   assert.equal(r.status, 503, JSON.stringify(r.body));
   assert.equal(r.body.status_code, 50301);
   assert.ok(typeof r.body.status_msg === "string" && r.body.status_msg.length > 0);
-  // Requests that need only the user service still work.
-  const login = await call(sys.url, "POST", "/douyin/user/login/", { username: "nobody-here", password: "secret123" });
-  assert.equal(login.status, 200);
+  // Requests that need only the user service still work. A login (bcrypt) can run past this system's
+  // 1 s deadline on a saturated machine: 504 is then the right answer, and the next attempt is awaited.
+  await waitFor(
+    async () => {
+      const login = await call(sys.url, "POST", "/douyin/user/login/", {
+        username: "nobody-here",
+        password: "secret123",
+      });
+      assert.ok(login.status === 200 || login.status === 504, `login answered ${login.status}`);
+      return login.status === 200;
+    },
+    { message: "a login (user service only) answered 200" },
+  );
   // A new instance brings it back.
   await sys.addInstance("relation");
   await waitFor(async () => (await readyz()).body.degraded?.length === 0, {
