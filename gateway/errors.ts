@@ -3,7 +3,7 @@
 // malformed requests 400 (413 too large); no instance reachable 503; deadline 504; anything else 500
 // with a generic message (the details go to the log only).
 import { ClientError, Status } from "nice-grpc";
-import { DomainError, errorReason } from "../platform/errors.ts";
+import { DomainError, errorReason, type Reason } from "../platform/errors.ts";
 
 export interface Failure {
   http: number;
@@ -47,8 +47,11 @@ export const StatusCode = {
   DEADLINE_EXCEEDED: 50401,
 } as const;
 
-/** Reason (google.rpc.ErrorInfo, domain dzug) -> answer. Looked up before the gRPC code. */
-const byReason: Record<string, Failure> = {
+/**
+ * Reason (google.rpc.ErrorInfo, domain dzug) -> answer. Looked up before the gRPC code. Keyed by the
+ * `Reason` type: a reason added in platform/errors.ts without an answer here fails type checking.
+ */
+const byReason: Record<Reason, Failure> = {
   USERNAME_TAKEN: { http: 200, statusCode: StatusCode.USERNAME_TAKEN, statusMsg: "username is already taken" },
   // One message for an unknown user and a wrong password: nobody can probe which usernames exist.
   INVALID_CREDENTIALS: {
@@ -164,6 +167,11 @@ const MULTER_TOO_LARGE = new Set([
 ]);
 
 /** Maps anything thrown on the way to an answer. */
+/** A reason from the wire is one of ours (a newer service may send one this gateway does not know). */
+function isReason(reason: string | undefined): reason is Reason {
+  return reason !== undefined && Object.hasOwn(byReason, reason);
+}
+
 export function mapError(err: unknown, bodyLimitBytes: number): Failure {
   if (err instanceof RequestError) {
     const f: Failure = { http: err.http, statusCode: err.statusCode, statusMsg: err.message };
@@ -173,7 +181,7 @@ export function mapError(err: unknown, bodyLimitBytes: number): Failure {
   if (err instanceof DomainError) return byReason[err.reason] ?? byCode(err.code);
   if (err instanceof ClientError) {
     const reason = errorReason(err);
-    const known = (reason === undefined ? undefined : byReason[reason]) ?? byCode(err.code);
+    const known = (isReason(reason) ? byReason[reason] : undefined) ?? byCode(err.code);
     // A service's INVALID_ARGUMENT carries a deliberate, client-facing message (DomainError); keep it.
     if (known.http === 400 && err.details) return { ...known, statusMsg: `invalid parameter: ${err.details}` };
     return known;
