@@ -3,6 +3,7 @@
 // enabled, or enabling it failing: a bad Secret, no root) stays NotReady with that reason instead of counting as
 // a working member.
 import { createServer, type Server } from "node:http";
+import { MEMBER_STATE_PATH, type MemberState } from "./cluster-marker.ts";
 
 export class AuthStatus {
   #ready = false;
@@ -27,15 +28,24 @@ export class AuthStatus {
   }
 }
 
-/** Serves GET /readyz on host:port; resolves once listening. */
-export async function serveAuthStatus(status: AuthStatus, host: string, port: number): Promise<Server> {
+export interface StatusRoutes {
+  /** GET /readyz: the keeper's readiness. */
+  ready?: AuthStatus;
+  /** GET /dzug/member: whether this pod has seen a cluster (cluster-marker.ts). */
+  member?: () => MemberState;
+}
+
+/** Serves the pod's status port (member-init while it decides, then the keeper); resolves once listening. */
+export async function serveStatus(host: string, port: number, routes: StatusRoutes): Promise<Server> {
   const server = createServer((req, res) => {
-    if (req.method !== "GET" || req.url !== "/readyz") {
+    if (req.method === "GET" && req.url === "/readyz" && routes.ready) {
+      res.writeHead(routes.ready.ready ? 200 : 503, { "content-type": "text/plain; charset=utf-8" });
+      res.end(`${routes.ready.reason}\n`);
+    } else if (req.method === "GET" && req.url === MEMBER_STATE_PATH && routes.member) {
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(routes.member()));
+    } else {
       res.writeHead(404).end();
-      return;
     }
-    res.writeHead(status.ready ? 200 : 503, { "content-type": "text/plain; charset=utf-8" });
-    res.end(`${status.reason}\n`);
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

@@ -12,10 +12,16 @@ const clusterSection = z
   .strictObject({
     members: z.array(z.string().regex(/^[^=\s]+=https?:\/\/\S+$/, "each entry must be name=peerURL")).min(1),
     clientUrls: z.array(url).min(1),
+    /** Each member's status port (GET /dzug/member: has it seen a cluster?), same order; empty = not asked. */
+    statusUrls: z.array(url).default([]),
   })
   .refine((c) => c.members.length === c.clientUrls.length, {
     message: "members and clientUrls must list the same members in the same order",
     path: ["clientUrls"],
+  })
+  .refine((c) => c.statusUrls.length === 0 || c.statusUrls.length === c.members.length, {
+    message: "statusUrls must list every member, in the order of members (or be empty)",
+    path: ["statusUrls"],
   });
 
 /** The accounts auth sets up and the mounted Secret holding their passwords (accounts.ts, passwords.ts). */
@@ -43,6 +49,10 @@ export const memberInitSchema = z.strictObject({
     /** More etcd config-file keys as a YAML/JSON mapping (quota, compaction, TLS, logging). */
     extraConfig: z.string().default(""),
     leaderWaitMs: z.number().int().min(0).default(5_000),
+    /** The "a cluster exists" marker on this member's volume (cluster-marker.ts); "" = none. */
+    markerFile: z.string().default(""),
+    /** Where this member answers GET /dzug/member while it decides (port: its entry in cluster.statusUrls). */
+    statusHost: z.string().min(1).default("127.0.0.1"),
     deadlineMs: z.number().int().min(1_000).default(120_000),
   }),
   /** With client auth on: every account's password must be in the mounted Secret before etcd may start, so a
@@ -60,6 +70,11 @@ export const authSchema = z.strictObject({
   accounts: accountsSection,
   /** 0 = set up once and exit; otherwise keep checking (a wiped cluster comes back without auth). */
   intervalMs: z.number().int().min(0).default(0),
+  /** The pod's "a cluster exists" marker (cluster-marker.ts): written once auth is seen on, served as
+   * GET /dzug/member on the status port. "" = none. */
+  marker: z
+    .strictObject({ file: z.string().default(""), member: z.string().default("") })
+    .default({ file: "", member: "" }),
   /** With intervalMs > 0: GET /readyz on this address, 200 once auth is seen on, 503 with the reason (0 = none). */
   status: z
     .strictObject({ host: z.string().min(1).default("127.0.0.1"), port: z.number().int().min(0).max(65535).default(0) })

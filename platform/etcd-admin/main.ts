@@ -5,7 +5,8 @@
 import { parse as parseYaml } from "yaml";
 import { ConfigError, loadConfig } from "../config.ts";
 import { createLogger } from "../logger.ts";
-import { AuthStatus, serveAuthStatus } from "./auth-status.ts";
+import { AuthStatus, serveStatus } from "./auth-status.ts";
+import { markerPresent, writeMarker } from "./cluster-marker.ts";
 import { authSchema, memberInitSchema, pruneSchema } from "./config.ts";
 import { ensureAuth, keepAuth, pruneMembers } from "./maintain.ts";
 import { initMember } from "./member-init.ts";
@@ -39,6 +40,8 @@ async function memberInit(): Promise<void> {
     extraConfig: extra as Record<string, unknown>,
     etcd: config.etcd,
     leaderWaitMs: config.member.leaderWaitMs,
+    markerFile: config.member.markerFile,
+    status: { host: config.member.statusHost, urls: config.cluster.statusUrls },
     deadlineMs: config.member.deadlineMs,
     logger,
   });
@@ -59,9 +62,16 @@ async function auth(): Promise<void> {
     await ensureAuth(config.etcd, setup, true, logger);
   } else {
     const status = new AuthStatus();
+    const { file, member } = config.marker;
+    const routes = {
+      ready: status,
+      ...(file ? { member: () => ({ name: member, clusterExists: markerPresent(file) }) } : {}),
+    };
     const server =
-      config.status.port > 0 ? await serveAuthStatus(status, config.status.host, config.status.port) : undefined;
-    await keepAuth(config.etcd, setup, config.intervalMs, logger, stop.signal, status);
+      config.status.port > 0 ? await serveStatus(config.status.host, config.status.port, routes) : undefined;
+    await keepAuth(config.etcd, setup, config.intervalMs, logger, stop.signal, status, () => {
+      if (file) writeMarker(file);
+    });
     server?.close();
   }
   logger.flush();

@@ -35,6 +35,8 @@ export async function keepAuth(
   logger: Logger,
   signal: AbortSignal,
   status: AuthStatus = new AuthStatus(),
+  /** Called after each pass that saw auth on (the keeper writes the cluster marker). */
+  onAuthOn?: () => void,
 ): Promise<void> {
   let full = true;
   while (!signal.aborted) {
@@ -42,6 +44,7 @@ export async function keepAuth(
       await ensureAuth(etcd, setup, full, logger);
       full = false;
       status.on();
+      onAuthOn?.();
     } catch (err) {
       status.off(`etcd client auth is not confirmed on: ${(err as Error)?.message ?? err}`);
       logger.warn({ err }, "etcd auth check failed; retrying");

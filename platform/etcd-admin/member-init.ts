@@ -2,6 +2,7 @@
 // dir and the other members, changes membership when needed (member-plan.ts), and writes the etcd
 // --config-file. Membership calls go through a member that reports a leader.
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import type { Server } from "node:http";
 import { dirname, join } from "node:path";
 import type { Etcd3 } from "etcd3";
 import { stringify } from "yaml";
@@ -9,6 +10,8 @@ import type { EtcdConfig } from "../config-schema.ts";
 import { createEtcdClient, etcdClientOptions } from "../discovery/etcd-options.ts";
 import type { Logger } from "../logger.ts";
 import { adminClient } from "./admin-client.ts";
+import { serveStatus } from "./auth-status.ts";
+import { markerPresent, mayBootstrap, peerStates, removeMarker } from "./cluster-marker.ts";
 import { type ClusterMember, initialCluster, planStart, type SeedMember, type StartPlan } from "./member-plan.ts";
 
 export interface MemberInitOptions {
@@ -27,6 +30,10 @@ export interface MemberInitOptions {
   leaderWaitMs: number;
   /** Give up (exit non-zero, the kubelet retries) after this long. */
   deadlineMs: number;
+  /** The "a cluster exists" marker on this member's volume; "" = none (cluster-marker.ts). */
+  markerFile?: string;
+  /** Every member's status URL (same order as seeds; empty = peers are not asked) and where to answer. */
+  status?: { host: string; urls: string[] };
   logger: Logger;
 }
 
@@ -93,17 +100,43 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function initMember(o: MemberInitOptions): Promise<StartPlan> {
   const others = o.clientUrls.filter((u) => u !== o.self.clientUrl);
   const deadline = Date.now() + o.deadlineMs;
+  const server = await answerPeers(o);
   let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      return await attempt(o, others);
-    } catch (err) {
-      lastError = err;
-      o.logger.warn({ err }, "etcd member init attempt failed; retrying");
-      await sleep(1_000);
+  try {
+    while (Date.now() < deadline) {
+      try {
+        return await attempt(o, others);
+      } catch (err) {
+        lastError = err;
+        o.logger.warn({ err }, "etcd member init attempt failed; retrying");
+        await sleep(1_000);
+      }
     }
+  } finally {
+    server?.close();
   }
   throw new Error(`etcd member init gave up after ${o.deadlineMs} ms: ${(lastError as Error)?.message}`);
+}
+
+/** While deciding, tell the other members whether this pod has seen a cluster (its marker). */
+async function answerPeers(o: MemberInitOptions): Promise<Server | undefined> {
+  const i = o.seeds.findIndex((s) => s.name === o.self.name);
+  const own = o.status?.urls[i];
+  if (!o.status || !own) return undefined;
+  const marker = o.markerFile ?? "";
+  const member = () => ({ name: o.self.name, clusterExists: marker !== "" && markerPresent(marker) });
+  return serveStatus(o.status.host, Number(new URL(own).port), { member });
+}
+
+/** A member without data and without a leader in sight: may it bootstrap? Throws (retry) when not. */
+async function checkMayBootstrap(o: MemberInitOptions): Promise<void> {
+  if (o.markerFile && markerPresent(o.markerFile))
+    throw new Error("no data, but this volume's marker says a cluster exists: waiting for its leader");
+  if (!o.status || o.status.urls.length === 0) return;
+  const i = o.seeds.findIndex((s) => s.name === o.self.name);
+  const urls = o.status.urls.filter((_, j) => j !== i);
+  const verdict = mayBootstrap(await peerStates(urls, o.etcd.dialTimeoutMs), urls);
+  if (!verdict.ok) throw new Error(verdict.reason);
 }
 
 async function attempt(o: MemberInitOptions, others: string[]): Promise<StartPlan> {
@@ -115,10 +148,14 @@ async function attempt(o: MemberInitOptions, others: string[]): Promise<StartPla
   }
   const reached = found.reached;
   try {
+    if (!reached && !hasData(o.dataDir)) await checkMayBootstrap(o);
     const plan = planStart(o.self, hasData(o.dataDir), reached ? { members: reached.members } : undefined);
     o.logger.info({ plan, member: o.self.name }, plan.reason);
     let members = reached?.members ?? [];
-    if (plan.wipe) rmSync(o.dataDir, { recursive: true, force: true });
+    if (plan.wipe) {
+      rmSync(o.dataDir, { recursive: true, force: true });
+      if (o.markerFile) removeMarker(o.markerFile);
+    }
     if (reached && plan.removeId) {
       await reached.client.cluster.memberRemove({ ID: plan.removeId });
       members = members.filter((m) => m.id !== plan.removeId);

@@ -371,7 +371,14 @@ describe("NetworkPolicy", () => {
     assert.deepEqual(pg.toSorted(), SERVICE_NAMES.toSorted());
     assert.deepEqual(rules("dzug-etcd")[0].from, [sel("")]);
     assert.deepEqual(rules("dzug-etcd")[0].ports, [{ port: "client", protocol: "TCP" }]);
-    assert.deepEqual(rules("dzug-etcd")[1], { from: [sel("etcd")], ports: [{ port: "peer", protocol: "TCP" }] });
+    // Peers, and the status port where a starting member asks whether a cluster exists (cluster-marker.ts).
+    assert.deepEqual(rules("dzug-etcd")[1], {
+      from: [sel("etcd")],
+      ports: [
+        { port: "peer", protocol: "TCP" },
+        { port: 2382, protocol: "TCP" },
+      ],
+    });
     const [gw, gwAdmin, ...gwMore] = rules("dzug-gateway");
     assert.deepEqual(gw.from[0], sel("test"));
     assert.equal(gw.from[1].namespaceSelector.matchLabels["kubernetes.io/metadata.name"], "ingress-nginx");

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { loadConfig } from "../../platform/config.ts";
 import { passwordKey } from "../../platform/etcd-admin/accounts.ts";
@@ -20,6 +20,8 @@ import { type LocalPodMap, LocalProcess, localCommand, prepareVolumes, secretsOf
 
 export interface EtcdPod {
   map: LocalPodMap;
+  /** The pod template it was created from (JSON): a StatefulSet rolls the pods whose template changed. */
+  template: string;
   containers: Map<string, LocalProcess>;
   /** Output of the last run of its init containers (for failure messages). */
   initLog: string;
@@ -37,12 +39,19 @@ export interface RenderedEtcdOptions {
   helmArgs: string[];
   /** Secrets the values name as existing (not rendered), made once the pods' names and addresses are known. */
   existingSecrets?: (names: { dnsNames: string[]; ips: string[] }) => Record<string, Record<string, string>>;
+  /** Addresses for this many pods (a later revision may scale up); default: the rendered replicas. */
+  maxReplicas?: number;
 }
 
 export class RenderedEtcd {
-  readonly sts: K8sObject;
-  readonly spec: any;
-  readonly pods: EtcdPod[] = [];
+  sts: K8sObject;
+  spec: any;
+  pods: EtcdPod[] = [];
+  /** What Kubernetes keeps across revisions: the Secrets as first created (generated ones are looked up and
+   * kept on upgrade), the member addresses. */
+  readonly secrets: Record<string, Record<string, string>>;
+  readonly hosts: Record<string, string>;
+  readonly ips: string[];
   /** What the auth container reads (the same config code), with pod 0's stand-ins: root, accounts, prefix. */
   readonly auth: ReturnType<typeof loadConfig<typeof authSchema>>["config"];
   /** The member-init container's environment with pod 0's stand-ins. */
@@ -51,12 +60,19 @@ export class RenderedEtcd {
   readonly #processes: LocalProcess[] = [];
   bootMs = 0;
 
-  private constructor(sts: K8sObject, dir: string, pods: EtcdPod[]) {
+  private constructor(
+    sts: K8sObject,
+    dir: string,
+    net: { ips: string[]; hosts: Record<string, string>; secrets: Record<string, Record<string, string>> },
+  ) {
     this.sts = sts;
     this.spec = podSpecOf(sts);
     this.#dir = dir;
-    this.pods = pods;
-    const pod0 = (pods[0] as EtcdPod).map;
+    this.ips = net.ips;
+    this.hosts = net.hosts;
+    this.secrets = net.secrets;
+    this.pods = Array.from({ length: sts.spec.replicas }, (_, i) => this.newPod(i));
+    const pod0 = (this.pods[0] as EtcdPod).map;
     this.auth = loadConfig(authSchema, localCommand(this.spec, this.container("auth"), pod0).env).config;
     this.memberInitEnv = localCommand(this.spec, this.container("member-init"), pod0).env;
   }
@@ -68,33 +84,19 @@ export class RenderedEtcd {
     assert.equal(sts.spec.podManagementPolicy, "Parallel");
     const spec = podSpecOf(sts);
     const ports = spec.containers.flatMap((c: any) => (c.ports ?? []).map((p: any) => p.containerPort as number));
-    const ips = await loopbackAddresses(sts.spec.replicas, ports);
+    const ips = await loopbackAddresses(opts.maxReplicas ?? sts.spec.replicas, ports);
     const { clusterDomain } = parseYaml(readFileSync(join(CHART, "values.yaml"), "utf8")) as { clusterDomain: string };
-    const podName = (i: number) => `${sts.metadata.name}-${i}`;
     // The DNS name Kubernetes gives StatefulSet pod i: <pod>.<serviceName>.<namespace>.svc.<clusterDomain>.
     const dnsNames = ips.map(
-      (_, i) => `${podName(i)}.${sts.spec.serviceName}.${sts.metadata.namespace}.svc.${clusterDomain}`,
+      (_, i) => `${sts.metadata.name}-${i}.${sts.spec.serviceName}.${sts.metadata.namespace}.svc.${clusterDomain}`,
     );
     const hosts = Object.fromEntries(dnsNames.map((name, i) => [name, ips[i] as string]));
     const secrets = { ...secretsOf(objects), ...opts.existingSecrets?.({ dnsNames, ips }) };
-    const commands = { node: process.execPath, "/usr/local/bin/etcd": etcdBinary() };
     const dir = mkdtempSync(join(tmpdir(), "dzug-etcd-pods-"));
-    const pods = ips.map((podIp, i) => {
-      const volumesDir = join(dir, podName(i));
-      // The dzug image's ENV (NODE_ENV); Debian's etcd 3.4 starts on arm64 only when told the arch is unsupported.
-      const baseEnv: Record<string, string> = {
-        PATH: process.env.PATH ?? "",
-        HOME: volumesDir,
-        NODE_ENV: "production",
-      };
-      if (process.arch !== "x64") baseEnv.ETCD_UNSUPPORTED_ARCH = process.arch;
-      const map = { podName: podName(i), podIp, hosts, secrets, volumesDir, commands, baseEnv };
-      return { map, containers: new Map(), initLog: "" };
-    });
-    const etcd = new RenderedEtcd(sts, dir, pods);
+    const etcd = new RenderedEtcd(sts, dir, { ips, hosts, secrets });
     try {
       const started = Date.now();
-      await Promise.all(pods.map((p) => etcd.startPod(p)));
+      await Promise.all(etcd.pods.map((p) => etcd.startPod(p)));
       await etcd.healthyMembers();
       etcd.bootMs = Date.now() - started;
     } catch (err) {
@@ -102,6 +104,40 @@ export class RenderedEtcd {
       throw err;
     }
     return etcd;
+  }
+
+  /** The local stand-ins of a pod named `podName` at `podIp` (its volumes under the run's temp dir). */
+  podMap(podName: string, podIp: string): LocalPodMap {
+    const volumesDir = join(this.#dir, podName);
+    // The dzug image's ENV (NODE_ENV); Debian's etcd 3.4 starts on arm64 only when told the arch is unsupported.
+    const baseEnv: Record<string, string> = { PATH: process.env.PATH ?? "", HOME: volumesDir, NODE_ENV: "production" };
+    if (process.arch !== "x64") baseEnv.ETCD_UNSUPPORTED_ARCH = process.arch;
+    const commands = {
+      node: process.execPath,
+      "/usr/local/bin/etcd": etcdBinary(),
+      "/usr/local/bin/etcdctl": join(dirname(etcdBinary()), "etcdctl"),
+    };
+    return { podName, podIp, hosts: this.hosts, secrets: this.secrets, volumesDir, commands, baseEnv };
+  }
+
+  /** StatefulSet pod `i` as the current template would create it (not started). */
+  newPod(i: number): EtcdPod {
+    const ip = this.ips[i];
+    assert.ok(ip, `no address for pod ${i}: pass maxReplicas`);
+    const map = this.podMap(`${this.sts.metadata.name}-${i}`, ip);
+    return { map, template: JSON.stringify(this.spec), containers: new Map(), initLog: "" };
+  }
+
+  /** Runs a rendered pod spec to completion (a hook Job's or a helm test pod's), every container at once. */
+  async runToCompletion(name: string, spec: any, timeoutMs = 60_000): Promise<string> {
+    const map = this.podMap(name, "127.0.0.1");
+    prepareVolumes(spec, [], map);
+    const runs = spec.containers.map((c: any) => {
+      const p = new LocalProcess(`${name}/${c.name}`, localCommand(spec, c, map));
+      this.#processes.push(p);
+      return p.completed(timeoutMs);
+    });
+    return (await Promise.all(runs)).join("\n");
   }
 
   container(name: string): any {
@@ -117,6 +153,7 @@ export class RenderedEtcd {
 
   /** A pod (re)started: volumes, init containers to completion in order, then every container. */
   async startPod(pod: EtcdPod): Promise<void> {
+    pod.template = JSON.stringify(this.spec);
     prepareVolumes(this.spec, this.sts.spec.volumeClaimTemplates ?? [], pod.map);
     for (const c of this.spec.initContainers ?? []) {
       const p = new LocalProcess(`${pod.map.podName}/${c.name}`, localCommand(this.spec, c, pod.map));
@@ -132,9 +169,14 @@ export class RenderedEtcd {
 
   /** The pod gone with its node: every container killed, its volumes (PVC, emptyDirs) lost. */
   async losePod(pod: EtcdPod): Promise<void> {
+    await this.stopPod(pod);
+    rmSync(pod.map.volumesDir, { recursive: true, force: true });
+  }
+
+  /** The pod deleted (every container killed); its PVC stays. */
+  async stopPod(pod: EtcdPod): Promise<void> {
     await Promise.all([...pod.containers.values()].map((p) => p.kill()));
     pod.containers.clear();
-    rmSync(pod.map.volumesDir, { recursive: true, force: true });
   }
 
   /** The member list once every pod's etcd is healthy and the cluster lists exactly the pods, all started. */

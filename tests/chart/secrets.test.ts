@@ -11,6 +11,7 @@ import { describe, test } from "node:test";
 import { accountNames, passwordKey, READERS } from "../../platform/etcd-admin/accounts.ts";
 import { localServices } from "../../scripts/lib/services.ts";
 import { CHART, find, helm, NAMESPACE, notesFor, podSpecOf, REPO_ROOT, render } from "./helpers.ts";
+import { LocalProcess, localCommand, prepareVolumes } from "./local-pod.ts";
 
 const SERVICE_NAMES = (await localServices()).map((s) => s.name).sort();
 const KEYS = accountNames(SERVICE_NAMES).map(passwordKey);
@@ -92,5 +93,30 @@ describe("etcd Secret keys, derived from the account list", () => {
     );
     const good = await renderWithExistingSecret(full);
     assert.equal(good.code, 0, good.stderr);
+  });
+
+  test("under helm template, member-init stops a member whose existingSecret lacks a key, naming it", async () => {
+    const sts = find(await render(["--set", "etcd.auth.existingSecret=gitops-etcd"]), "StatefulSet", "dzug-etcd");
+    const spec = podSpecOf(sts);
+    const dir = mkdtempSync(join(tmpdir(), "dzug-member-init-"));
+    try {
+      const full = Object.fromEntries(KEYS.map((k) => [k, "a-password-of-24-chars!!"]));
+      const { "message-password": _, ...lacking } = full;
+      const map = {
+        podName: "dzug-etcd-0",
+        podIp: "127.0.0.1",
+        hosts: {},
+        secrets: { "gitops-etcd": lacking },
+        volumesDir: dir,
+        commands: { node: process.execPath },
+        baseEnv: { PATH: process.env.PATH ?? "", NODE_ENV: "production" },
+      };
+      prepareVolumes(spec, sts.spec.volumeClaimTemplates, map);
+      const init = new LocalProcess("member-init", localCommand(spec, spec.initContainers[0], map));
+      await assert.rejects(init.completed(30_000), /lacks key\(s\) message-password \(it needs root-password, /);
+      assert.equal(spec.initContainers[0].terminationMessagePolicy, "FallbackToLogsOnError");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -86,6 +86,15 @@ app.kubernetes.io/component: {{ .component }}
 {{- join "," $urls -}}
 {{- end -}}
 
+{{/* Each member's status port (2382: member-init, then the auth keeper; GET /dzug/member, /readyz), member order. */}}
+{{- define "dzug.etcd.statusUrls" -}}
+{{- $urls := list -}}
+{{- range $i := until (int .Values.etcd.replicaCount) -}}
+{{- $urls = append $urls (printf "http://%s:2382" (include "dzug.etcd.memberHost" (list $ $i))) -}}
+{{- end -}}
+{{- join "," $urls -}}
+{{- end -}}
+
 {{/* The desired members as name=peerURL (the --initial-cluster format; DZUG_CLUSTER_MEMBERS). */}}
 {{- define "dzug.etcd.initialCluster" -}}
 {{- $peers := list -}}
