@@ -132,21 +132,29 @@ const TESTS = [
     ],
   },
   {
-    name: "ejections: a series born in the window counts (its first ejection), so does growth; an old one does not",
+    name: "ejections: a series born in the window counts (its first ejection), so do growth and a series gone since; an old one does not",
     input_series: [
       { series: `dzug_balancer_ejections_total{${gw}, service="user", upstream="user-a"}`, values: "_x8 1x10" },
       { series: `dzug_balancer_ejections_total{${gw}, service="user", upstream="user-b"}`, values: "1x9 3x10" },
       { series: `dzug_balancer_ejections_total{${gw}, service="user", upstream="user-c"}`, values: "1x20" },
+      // Ejected at 5m, its registration gone at 9m (its series leave with it): still counted at 12m.
+      { series: `dzug_balancer_ejections_total{${gw}, service="user", upstream="user-d"}`, values: "_x5 1x3 stale" },
     ],
     alert_rule_test: [
       {
         eval_time: "12m",
         alertname: "DzugInstanceEjected",
-        exp_alerts: ["user-a", "user-b"].map((upstream, i) => ({
+        exp_alerts: (
+          [
+            ["user-a", 1],
+            ["user-b", 2],
+            ["user-d", 1],
+          ] as const
+        ).map(([upstream, n]) => ({
           exp_labels: labels({ severity: "warning", service: "user", upstream }),
           exp_annotations: {
             summary: `dzug: user instance ${upstream} ejected by callers`,
-            description: `Callers took ${upstream} (user, namespace ${NAMESPACE}) out of their rotation ${i + 1} time(s) in 10 minutes after consecutive UNAVAILABLE/INTERNAL/DEADLINE_EXCEEDED failures; a health probe re-admits it. Look at that pod's logs and readiness.`,
+            description: `Callers took ${upstream} (user, namespace ${NAMESPACE}) out of their rotation ${n} time(s) in 10 minutes after consecutive UNAVAILABLE/INTERNAL/DEADLINE_EXCEEDED failures; a health probe re-admits it. Look at that pod's logs and readiness.`,
           },
         })),
       },

@@ -23,6 +23,8 @@ import { waitFor } from "../harness/wait.ts";
 
 /** Short leases: a killed instance leaves the live set (and a registrar notices a dead etcd) within ~3 s. */
 const FAST = { DZUG_DISCOVERY_LEASE_TTL_SECONDS: "3", DZUG_SHUTDOWN_PROPAGATION_DELAY_MS: "300" };
+/** Failed logins for one username from one address: the third in a minute is answered 429 (fault 3). */
+const FAILED_LOGINS_LIMITED = { DZUG_RATE_LIMIT_LOGIN_FAILURES_PER_USERNAME_AND_ADDRESS_BURST: "2" };
 
 /** What Grafana puts in for its built-in variables (dashboard time range now-30m). */
 const BUILTINS: Record<string, string> = {
@@ -94,11 +96,16 @@ const dashboards = readdirSync(DASHBOARD_DIR)
 async function variableValues(prom: PrometheusServer): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
   for (const { file, json } of dashboards) {
+    // A variable's query may use the ones before it (service's on $namespace), as Grafana chains them: "All".
+    const chosen: Record<string, string> = {};
     for (const v of json.templating?.list ?? []) {
       if (v.type !== "query") continue;
-      const m = /^label_values\(\s*([^,]+?)\s*,\s*(\w+)\s*\)$/.exec(v.definition ?? "");
+      const definition = interpolate(v.definition ?? "", chosen, `${file} variable ${v.name}`);
+      const m = /^label_values\(\s*([^,]+?)\s*,\s*(\w+)\s*\)$/.exec(definition);
       assert.ok(m, `${file}: variable ${v.name} is not a label_values(metric, label) query: ${v.definition}`);
-      out.set(`${file}/${v.name}`, await prom.labelValues(m[2] as string, [m[1] as string]));
+      const values = await prom.labelValues(m[2] as string, [m[1] as string]);
+      out.set(`${file}/${v.name}`, values);
+      chosen[v.name] = v.allValue ?? `(${values.map(escapeRegex).join("|")})`;
     }
   }
   return out;
@@ -229,7 +236,11 @@ async function evaluate(p: PrometheusServer, into: Map<PanelQuery, QueryResult>)
 before(async () => {
   phaseStart = performance.now();
   // Callers balance with p2c-ewma, so the score panel has series (random scores nothing).
-  sys = await DzugSystem.start({ users: 2, relations: 2, env: { ...FAST, DZUG_BALANCER_STRATEGY: "p2c-ewma" } });
+  sys = await DzugSystem.start({
+    users: 2,
+    relations: 2,
+    env: { ...FAST, ...FAILED_LOGINS_LIMITED, DZUG_BALANCER_STRATEGY: "p2c-ewma" },
+  });
   const s = sys;
   phase("system start (etcd, 2 user, 2 relation, gateway)");
   prom = await PrometheusServer.start(scrapeTargets(s), await chartScrapeSettings());
@@ -327,6 +338,16 @@ before(async () => {
   await s.addInstance("relation");
   p.setTargets(scrapeTargets(s));
   phase("fault 1: SIGKILL 1 user + 2 relation, outage seen, new relation instance");
+
+  // Fault 3: someone guesses a password: failed logins for one username until the gateway answers 429.
+  const victim = pairs[0]?.a.name as string;
+  await waitFor(
+    async () =>
+      (await call(s.url, "POST", "/douyin/user/login/", { username: victim, password: "not-the-password" })).status ===
+      429,
+    { timeoutMs: 20_000, intervalMs: 50, message: "a failed login answered 429" },
+  );
+  phase("fault 3: failed logins until 429");
 
   // Fault 2: etcd down until callers are stale and a registrar has lost its lease; then back.
   await s.etcd.stop();

@@ -18,7 +18,7 @@ function registrationsExpr(): string {
     .flatMap((p) => p.targets ?? [])
     .find((t) => t.expr?.includes("dzug_discovery_registrations_total"))?.expr;
   assert.ok(expr, "no registrations query in balancing.json");
-  return expr.replaceAll("$service", ".*");
+  return expr.replaceAll("$service", ".*").replaceAll("$namespace", ".*");
 }
 
 test("Registrations (1h) counts events of old, new and dead series, once each", (t) => {

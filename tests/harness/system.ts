@@ -259,12 +259,13 @@ export class DzugSystem {
       `gateway-${++this.#seq}`,
       "gateway/main.ts",
       {
+        // The system's env (commonEnv) may set one limit back within reach while the others stay generous.
+        ...(this.rateLimits === "generous" ? GENEROUS_RATE_LIMITS : {}),
         ...this.commonEnv(),
         DZUG_HTTP_HOST: this.host,
         DZUG_HTTP_PORT: String(this.gatewayPort),
         DZUG_ADMIN_PORT: String(this.gatewayAdminPort),
         DZUG_AUTH_JWT_SECRET: TEST_JWT_SECRET,
-        ...(this.rateLimits === "generous" ? GENEROUS_RATE_LIMITS : {}),
         ...extraEnv,
       },
       this.dir,
