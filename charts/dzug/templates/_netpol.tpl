@@ -75,11 +75,14 @@ policyTypes: [Ingress{{ if include "dzug.netpol.egressOn" . }}, Egress{{ end }}]
     - {port: 2379, protocol: TCP}
 {{- end }}
 {{- if eq $c "etcd" }}
-# Raft between members.
+# Raft between members; with client auth on, the status port too (member-init asks whether a cluster exists).
 - to:
     {{- include "dzug.netpol.podPeer" (dict "ctx" $ctx "component" "etcd") | nindent 4 }}
   ports:
     - {port: 2380, protocol: TCP}
+    {{- if $ctx.Values.etcd.auth.enabled }}
+    - {port: 2382, protocol: TCP}
+    {{- end }}
 {{- end }}
 {{- /* The services this one calls: the gateway and the test pods call all of them. */ -}}
 {{- $callees := list -}}
