@@ -1,10 +1,17 @@
 // Pure tests of the load-aware strategies, slow start and zone preference, on an injected clock and
-// hand-fed load stats (no etcd needed).
+// hand-fed load stats, and of the pool's zone preference over lazy channels (no etcd, no server).
 import assert from "node:assert/strict";
+import { EventEmitter } from "node:events";
 import { describe, test } from "node:test";
+import pino from "pino";
+import { Registry } from "prom-client";
 import { type Candidate, createBalancer, type StrategyName } from "../../platform/discovery/balancer.ts";
 import { LoadStats, type SlowStartOptions, slowStartFactor } from "../../platform/discovery/load.ts";
+import { discoveryMetrics } from "../../platform/discovery/metrics.ts";
+import { InstancePool, type PoolEntry } from "../../platform/discovery/pool.ts";
+import type { ServiceWatcher } from "../../platform/discovery/watcher.ts";
 import { ZonePreference } from "../../platform/discovery/zone.ts";
+import { record } from "./helpers.ts";
 
 const NOW = 1_000_000;
 
@@ -156,5 +163,38 @@ describe("zone preference", () => {
       new ZonePreference({ zone: "", preferLocal: true, minInstances: 1, maxInFlightPerInstance: 0 }).isLocal(""),
       false,
     );
+  });
+});
+describe("zone preference in the pool", () => {
+  test("picks stay in the caller's zone, and spill when local ones are too few or overloaded", () => {
+    const rec = (id: string, zone: string) => ({ ...record("svc", id, `127.0.0.1:${1000 + id.charCodeAt(0)}`), zone });
+    const records = [rec("a", "z1"), rec("b", "z1"), rec("c", "z2")];
+    // A watcher that never changes: the pool opens lazy channels (nothing is dialled without a call).
+    const watcher = Object.assign(new EventEmitter(), { instances: () => records }) as unknown as ServiceWatcher;
+    const pool = new InstancePool({
+      service: "svc",
+      watcher,
+      logger: pino({ level: "silent" }),
+      metrics: discoveryMetrics(new Registry()),
+      transport: "grpc-js",
+      zone: { zone: "z1", preferLocal: true, minInstances: 2, maxInFlightPerInstance: 2 },
+    });
+    try {
+      const b = createBalancer("random");
+      const ids = (n: number, exclude: ReadonlySet<string> = new Set()) => {
+        const seen = new Set<string>();
+        for (let i = 0; i < n; i++) seen.add(pool.pick(b, exclude, NOW)?.record.id ?? "none");
+        return [...seen].sort().join(",");
+      };
+      assert.equal(ids(300), "a,b", "local only");
+      const [ea, eb] = pool.live() as PoolEntry[];
+      for (const e of [ea, eb, ea, eb] as PoolEntry[]) pool.acquire(e);
+      assert.equal(ids(300), "a,b,c", "4 in flight on 2 local instances (cap 2 each): spill");
+      for (const e of [ea, eb, ea, eb] as PoolEntry[]) pool.release(e, NOW, 1);
+      assert.equal(ids(300), "a,b", "back to local");
+      assert.equal(ids(300, new Set(["a"])), "b,c", "one local left usable, 2 required: spill");
+    } finally {
+      pool.close();
+    }
   });
 });
