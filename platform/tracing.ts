@@ -1,5 +1,6 @@
-// OpenTelemetry traces through the Node SDK (@opentelemetry/sdk-node), off unless an OTLP endpoint is
-// configured. NodeSDK reads the standard OTEL_* variables of the process environment: exporter and
+// OpenTelemetry traces through the Node SDK (@opentelemetry/sdk-node), configured by the standard OTEL_*
+// variables alone: on when OTEL_TRACES_EXPORTER names an exporter (`console` prints spans, `otlp`, …) or
+// an OTLP endpoint is set; off when neither is (no SDK, no span middleware: no per-call cost). NodeSDK reads the standard OTEL_* variables of the process environment: exporter and
 // protocol (OTEL_TRACES_EXPORTER, OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL: http/protobuf default,
 // http/json, grpc), endpoint and headers, sampler (OTEL_TRACES_SAMPLER[_ARG]), batching
 // (OTEL_BSP_*), propagators, resource attributes (OTEL_RESOURCE_ATTRIBUTES) and OTEL_SDK_DISABLED.
@@ -15,10 +16,18 @@ export interface Tracing {
   shutdown(): Promise<void>;
 }
 
-/** Tracing is on when an OTLP endpoint is set and neither the SDK nor the trace exporter is turned off. */
+/**
+ * Tracing is on when a trace exporter is named (OTEL_TRACES_EXPORTER, e.g. `console` or `otlp`) or an
+ * OTLP endpoint is set, unless the SDK or the trace exporter is turned off (OTEL_SDK_DISABLED=true,
+ * OTEL_TRACES_EXPORTER=none).
+ */
 export function tracingConfigured(env: Record<string, string | undefined>): boolean {
-  if (env.OTEL_SDK_DISABLED === "true" || env.OTEL_TRACES_EXPORTER === "none") return false;
-  return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
+  const exporters = (env.OTEL_TRACES_EXPORTER ?? "")
+    .split(",")
+    .map((e) => e.trim())
+    .filter((e) => e !== "");
+  if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === "true" || exporters.includes("none")) return false;
+  return exporters.length > 0 || Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
 }
 
 export function startTracing(
