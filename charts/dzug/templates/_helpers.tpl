@@ -214,6 +214,8 @@ always finishes before SIGKILL. Call with (list $ preStopSeconds propagationDela
 
 {{/* Environment shared by every dzug process. */}}
 {{- define "dzug.env.common" -}}
+- name: NODE_OPTIONS
+  value: {{ printf "--max-old-space-size=%d" (int .Values.config.maxOldSpaceMiB) | quote }}
 - name: DZUG_LOG_LEVEL
   value: {{ .Values.config.logLevel | quote }}
 - name: DZUG_DISCOVERY_PREFIX
