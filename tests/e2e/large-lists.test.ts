@@ -41,7 +41,7 @@ describe("lists of any size", { timeout: 900_000 }, () => {
     for (const c of cleanups.reverse()) await c();
   });
 
-  test("1,000,000 followers on SQLite: complete, newest first, each process growing ≤ 64 MiB; one list too many is busy", async () => {
+  test("1,000,000 followers on SQLite: complete, newest first, RSS growth bounded (gateway ≤ 64 MiB); one list too many is busy", async () => {
     // One list at a time, so the second request below is the one too many; the heap bounded as the
     // chart bounds it (CONTAINER_NODE_OPTIONS).
     const sys = await DzugSystem.start({
