@@ -61,7 +61,7 @@ try {
 
   const relation = sys.instances.find((i) => i.service === "relation");
   const pids = { gateway: sys.gateway?.child.pid ?? 0, relation: relation?.child.pid ?? 0 };
-  const admin = { gateway: sys.adminUrl, relation: `http://127.0.0.1:${relation?.adminPort}` };
+  const admin = { gateway: sys.adminUrl, relation: relation?.adminUrl ?? "" };
   for (const n of [1, concurrent]) {
     const rss = new RssSampler(pids);
     const started = performance.now();
