@@ -5,15 +5,17 @@
 // Hot path: no etcd reads, no channel creation, no sync I/O. Per request: the entry middleware
 // (request id, RED metrics), helmet's headers, the route's body parsers (only when a body is
 // present), zod validation, the RPCs, JSON out.
-import express, { type Express, type RequestHandler, type Response } from "express";
+import express, { type Express, type Request, type RequestHandler, type Response } from "express";
 import { Metadata } from "nice-grpc";
 import { DEFAULT_LIST_STREAMS } from "../platform/config-schema.ts";
-import { REQUEST_ID_HEADER } from "../platform/request-context.ts";
+import { CLIENT_KEY_HEADER, DEVICE_PRIORITY_HEADER, REQUEST_ID_HEADER } from "../platform/request-context.ts";
 import type { GatewayDeps } from "./deps.ts";
+import { deviceFor } from "./device.ts";
 import { errorHandler, notFound } from "./error-handler.ts";
 import { bodyParsers, requestEntry, securityHeaders } from "./middleware.ts";
 import { openApiDocument } from "./openapi.ts";
 import { Params, parseParams, tokenOf } from "./params.ts";
+import { clientAddress } from "./rate-limit.ts";
 import { locals, methodNotAllowed, OK, tagRoute } from "./respond.ts";
 import { ROUTES, type Route } from "./routes.ts";
 import { inFlightPerAddress, shedding } from "./shedding.ts";
@@ -60,19 +62,19 @@ function mountRoute(
     const p = new Params(req);
     const params = parseParams(route.params, p);
     const viewer = route.auth ? await deps.tokens.verify(tokenOf(req, p)) : 0;
-    const opts = {
-      metadata: Metadata({ [REQUEST_ID_HEADER]: locals(res).requestId ?? "" }),
-      signal: abortedOnDisconnect(res),
-    };
+    const metadata = Metadata({ [REQUEST_ID_HEADER]: locals(res).requestId ?? "" });
+    const opts = { metadata, signal: abortedOnDisconnect(res) };
     const username = route.limit === "login" ? String(params.username) : undefined;
-    if (limits && username !== undefined) limits.beforeLogin(req, username);
+    if (route.limit) credentialsMetadata(metadata, req, res, username);
+    if (limits && username !== undefined) limits.beforeLogin(req, res, username);
     let result: Record<string, unknown> | StreamedList;
     try {
       result = await route.handle(params, { deps, viewer, opts });
     } catch (err) {
-      if (limits && username !== undefined) limits.afterLoginFailure(req, username, err);
+      if (limits && username !== undefined) limits.afterLoginFailure(req, res, username, err);
       throw err;
     }
+    if (route.limit && deps.devices) await deps.devices.remember(req, res, String(params.username));
     if (result instanceof StreamedList) await sendList(res, result);
     else res.json({ ...OK, ...result });
   };
@@ -81,6 +83,7 @@ function mountRoute(
     .all(tagRoute(route.path, route.failureExtra))
     [route.method](
       ...(deps.shedder ? [shedding(deps.shedder)] : []),
+      ...(route.limit === "login" && deps.devices ? [deps.devices.reader()] : []),
       ...(limits ? limits.addressLimit(route.limit) : []),
       ...(route.limit && deps.credentialsInFlightPerAddress
         ? [inFlightPerAddress(deps.credentialsInFlightPerAddress, `${route.limit} requests`)]
@@ -89,6 +92,15 @@ function mountRoute(
       run,
     )
     .all(methodNotAllowed(route.method === "get" ? "GET, HEAD" : "POST"));
+}
+
+/**
+ * What the user service needs to queue a password check fairly (platform/bulkhead.ts): the client
+ * (grouped address) and, for a login from a device that logged in to this account before, priority.
+ */
+function credentialsMetadata(metadata: Metadata, req: Request, res: Response, username: string | undefined): void {
+  metadata.set(CLIENT_KEY_HEADER, clientAddress(req));
+  if (username !== undefined && deviceFor(res, username)) metadata.set(DEVICE_PRIORITY_HEADER, "1");
 }
 
 /**

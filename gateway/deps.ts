@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { PoolSnapshot } from "../platform/discovery/index.ts";
 import type { LoadShedder } from "../platform/overload.ts";
+import type { DeviceTokens } from "./device.ts";
 import type { RateLimits } from "./rate-limit.ts";
 import type { Upstreams } from "./upstreams.ts";
 
@@ -30,6 +31,8 @@ export interface GatewayDeps extends Upstreams {
   tracing?: boolean;
   /** Rate limits of register, login and (optionally) every API request; none when absent. */
   rateLimits?: RateLimits;
+  /** Device tokens of register/login (gateway/device.ts); none when absent. */
+  devices?: DeviceTokens;
   /** Load shedding of API requests (config overload.*); none when absent. */
   shedder?: LoadShedder;
   /** Login/register requests in flight per client address (config rateLimit.credentialsInFlightPerAddress); 0/absent: no bound. */

@@ -6,7 +6,7 @@
 // - optionally, every API request per client address.
 // The client address is Express' req.ip: the peer, or X-Forwarded-For only as far as `http.trustProxy`
 // trusts the proxies in front (the ingress controller).
-import type { Request, RequestHandler } from "express";
+import type { Request, RequestHandler, Response } from "express";
 import { ClientError } from "nice-grpc";
 import type { Registry } from "prom-client";
 import { z } from "zod";
@@ -14,7 +14,9 @@ import { clientKey } from "../platform/client-address.ts";
 import { usernameKey } from "../platform/credentials.ts";
 import { errorReason, Reason } from "../platform/errors.ts";
 import { counter } from "../platform/metrics.ts";
+import { type Device, deviceFor } from "./device.ts";
 import { tooManyRequests } from "./errors.ts";
+import { locals } from "./respond.ts";
 
 const rule = (burst: number, perMinute: number) =>
   z
@@ -32,6 +34,8 @@ export const rateLimitSection = z
     loginPerAddress: rule(30, 30),
     loginFailuresPerUsernameAndAddress: rule(5, 1),
     loginFailuresPerUsername: rule(50, 10),
+    /** Failed logins presenting one device token (gateway/device.ts): the budget of an exempt device. */
+    loginFailuresPerDevice: rule(10, 1),
     apiPerAddress: rule(0, 0),
     /**
      * Login/register requests in flight per client address (gateway/shedding.ts; 429 beyond; 0: no
@@ -176,6 +180,7 @@ export class RateLimits {
   readonly #login: TokenBuckets;
   readonly #failuresHere: TokenBuckets;
   readonly #failures: TokenBuckets;
+  readonly #devices: TokenBuckets;
   readonly #api: TokenBuckets;
   readonly #limited;
 
@@ -185,6 +190,7 @@ export class RateLimits {
     this.#login = buckets(config.loginPerAddress);
     this.#failuresHere = buckets(config.loginFailuresPerUsernameAndAddress);
     this.#failures = buckets(config.loginFailuresPerUsername);
+    this.#devices = buckets(config.loginFailuresPerDevice);
     this.#api = buckets(config.apiPerAddress);
     this.#limited = counter(metrics, {
       name: "dzug_http_rate_limited_total",
@@ -202,18 +208,25 @@ export class RateLimits {
     const api = this.#api.enabled;
     if (!api && !own?.enabled) return [];
     return [
-      (req, _res, next) => {
+      (req, res, next) => {
         const ip = clientAddress(req);
         if (api) this.#check(this.#api, ip, "requests from this address", "api");
-        if (own?.enabled) this.#check(own, ip, `${limit} attempts from this address`, `${limit}_address`);
+        // A device that logged in before, with failures left, logs in whatever its address shares.
+        const exempt = limit === "login" && this.#deviceTrusted(locals(res).device);
+        if (own?.enabled && !exempt) this.#check(own, ip, `${limit} attempts from this address`, `${limit}_address`);
         next();
       },
     ];
   }
 
-  /** Before a login's RPC: refused while this username has had too many failures. */
-  beforeLogin(req: Request, username: string): void {
-    for (const [buckets, key, label] of this.#failureKeys(req, username)) {
+  /** Before a login's RPC: refused while this username (or the device presented) has had too many failures. */
+  beforeLogin(req: Request, res: Response, username: string): void {
+    const device = deviceFor(res, username);
+    if (device && this.#deviceTrusted(device)) return; // exempt from the per-username lockout
+    const keys = this.#failureKeys(req, username);
+    const presented = locals(res).device;
+    if (presented) keys.push([this.#devices, presented.id, "login_failures_device"]);
+    for (const [buckets, key, label] of keys) {
       const wait = buckets.enabled ? buckets.wait(key) : 0;
       if (wait > 0) {
         this.#limited.inc({ limit: label });
@@ -222,10 +235,22 @@ export class RateLimits {
     }
   }
 
-  /** After a login's RPC failed: a wrong password or unknown user costs a token of each failure limit. */
-  afterLoginFailure(req: Request, username: string, err: unknown): void {
+  /**
+   * After a login's RPC failed: a wrong password or unknown user costs a token of the device's budget
+   * when a device token was presented, and of each per-username limit unless that device is exempt.
+   */
+  afterLoginFailure(req: Request, res: Response, username: string, err: unknown): void {
     if (!(err instanceof ClientError) || errorReason(err) !== Reason.INVALID_CREDENTIALS) return;
+    const presented = locals(res).device;
+    if (presented && this.#devices.enabled) this.#devices.take(presented.id);
+    const device = deviceFor(res, username);
+    if (device && this.#deviceTrusted(device)) return;
     for (const [buckets, key] of this.#failureKeys(req, username)) if (buckets.enabled) buckets.take(key);
+  }
+
+  /** A device token is honoured while its failure budget lasts (off: never, as if there were none). */
+  #deviceTrusted(device: Device | undefined): boolean {
+    return device !== undefined && this.#devices.enabled && this.#devices.wait(device.id) === 0;
   }
 
   #failureKeys(req: Request, username: string): Array<[TokenBuckets, string, string]> {

@@ -10,6 +10,8 @@ export interface Locals {
   requestId?: string;
   /** Fields every answer of this route carries, also failures (register/login: user_id 0, token ""). */
   failureExtra?: Readonly<Record<string, unknown>>;
+  /** register/login: the valid device token the client presented (gateway/device.ts). */
+  device?: { name: string; id: string };
 }
 
 export function locals(res: Response): Locals {

@@ -15,6 +15,7 @@ import { delay, drainWithin, once, runMain, startRuntime } from "../platform/run
 import { createAdminApp } from "./admin.ts";
 import { createApp } from "./app.ts";
 import { gatewayConfigSchema } from "./config.ts";
+import { DeviceTokens } from "./device.ts";
 import { StatusCode } from "./errors.ts";
 import { RateLimits } from "./rate-limit.ts";
 import { CachingTokenVerifier } from "./token-cache.ts";
@@ -59,6 +60,7 @@ export async function startGateway(env: Record<string, string | undefined> = pro
     shuttingDown: () => shuttingDown,
     tracing: tracing.enabled,
     rateLimits: new RateLimits(config.rateLimit, metrics),
+    devices: new DeviceTokens(config.auth.jwtSecret),
     shedder,
     credentialsInFlightPerAddress: config.rateLimit.credentialsInFlightPerAddress,
     trustProxy: trustProxySetting(config.http.trustProxy, config.http.trustProxyHops),

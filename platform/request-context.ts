@@ -4,6 +4,13 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { type ClientMiddleware, Metadata } from "nice-grpc";
 
 export const REQUEST_ID_HEADER = "x-request-id";
+/**
+ * register/login metadata from the gateway to the user service: the client (its grouped address) and
+ * "1" when the login comes from a device that logged in to this account before (gateway/device.ts).
+ * The user service queues password checks by them (platform/bulkhead.ts); only the gateway calls it.
+ */
+export const CLIENT_KEY_HEADER = "x-dzug-client";
+export const DEVICE_PRIORITY_HEADER = "x-dzug-device-priority";
 
 /** The process-wide carrier of request ids; explicit here rather than hidden in another module. */
 const storage = new AsyncLocalStorage<string>();

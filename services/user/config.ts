@@ -10,6 +10,11 @@ export const passwordsSection = z
   .strictObject({
     maxConcurrent: z.number().int().min(1).max(64).default(2),
     maxQueued: z.number().int().min(0).max(10_000).default(16),
+    /**
+     * Waiting checks of one client (the gateway's grouped address) at most: the queue is served one
+     * client at a time in turn (platform/bulkhead.ts), and one client cannot fill it.
+     */
+    maxQueuedPerClient: z.number().int().min(1).max(10_000).default(2),
   })
   .prefault({});
 

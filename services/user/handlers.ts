@@ -1,9 +1,10 @@
 // UserService: accounts, credentials and token issue.
-import { type ServiceImplementation, Status } from "nice-grpc";
+import { type CallContext, type ServiceImplementation, Status } from "nice-grpc";
 import type { TokenService } from "../../platform/auth.ts";
 import { type Bulkhead, BulkheadFullError } from "../../platform/bulkhead.ts";
 import { loginProblem, normalizeUsername, passwordProblem, usernameProblem } from "../../platform/credentials.ts";
 import { checkId, DomainError, invalidArgument as invalid, Reason } from "../../platform/errors.ts";
+import { CLIENT_KEY_HEADER, DEVICE_PRIORITY_HEADER } from "../../platform/request-context.ts";
 import type { UserProfile, UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
 import { decoyHash, hashPassword, verifyPassword } from "./password.ts";
 import { UsernameTakenError, type UserRow, type UserStore } from "./store.ts";
@@ -38,10 +39,17 @@ export function userService(deps: {
   hashing: Bulkhead;
 }): ServiceImplementation<typeof UserServiceDefinition> {
   const { store, tokens, hashing } = deps;
-  /** `job` through the bulkhead: RESOURCE_EXHAUSTED when full; never started for a caller that gave up. */
-  const hashed = async <T>(job: () => Promise<T>, signal: AbortSignal): Promise<T> => {
+  /**
+   * `job` through the bulkhead, queued by the client the gateway names (fair turns; a device that
+   * logged in before first): RESOURCE_EXHAUSTED when full; never started for a caller that gave up.
+   */
+  const hashed = async <T>(job: () => Promise<T>, ctx: CallContext): Promise<T> => {
     try {
-      return await hashing.run(job, signal);
+      return await hashing.run(job, {
+        signal: ctx.signal,
+        key: ctx.metadata.get(CLIENT_KEY_HEADER) ?? "",
+        priority: ctx.metadata.get(DEVICE_PRIORITY_HEADER) === "1",
+      });
     } catch (err) {
       if (err instanceof BulkheadFullError)
         throw new DomainError(Status.RESOURCE_EXHAUSTED, Reason.OVERLOADED, "too many password checks in progress");
@@ -63,7 +71,7 @@ export function userService(deps: {
   return {
     async register({ username, password }, ctx) {
       checkCredentials(username, password);
-      const hash = await hashed(() => hashPassword(password), ctx.signal);
+      const hash = await hashed(() => hashPassword(password), ctx);
       try {
         const userId = await store.create(normalizeUsername(username), hash, ctx.signal);
         return { userId, token: await tokens.issue(userId) };
@@ -79,7 +87,7 @@ export function userService(deps: {
       const user = await findAccount(username);
       decoy ??= decoyHash();
       const phc = user?.passwordHash ?? (await decoy);
-      const ok = await hashed(() => verifyPassword(password, phc), ctx.signal);
+      const ok = await hashed(() => verifyPassword(password, phc), ctx);
       if (!user || !ok) throw badCredentials();
       return { userId: user.id, token: await tokens.issue(user.id) };
     },

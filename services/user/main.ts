@@ -24,7 +24,11 @@ await runServiceMain({
           implementation: userService({
             store: new UserStore(database.db),
             tokens,
-            hashing: new Bulkhead(config.passwords),
+            hashing: new Bulkhead({
+              maxConcurrent: config.passwords.maxConcurrent,
+              maxQueued: config.passwords.maxQueued,
+              maxQueuedPerKey: config.passwords.maxQueuedPerClient,
+            }),
           }),
         },
       ],

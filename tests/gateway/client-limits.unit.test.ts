@@ -41,7 +41,7 @@ test("a million distinct addresses: bounded heap, and limited clients stay limit
   const attempt = (ip: string): boolean => {
     let limited = false;
     try {
-      check({ ip, socket: {} } as Request, {} as Response, () => {});
+      check({ ip, socket: {} } as Request, { locals: {} } as Response, () => {});
     } catch {
       limited = true;
     }

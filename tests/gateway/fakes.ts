@@ -11,6 +11,7 @@ import { ErrorInfo, RichClientError } from "nice-grpc-error-details";
 import { Registry } from "prom-client";
 import { createAdminApp } from "../../gateway/admin.ts";
 import { createApp, type DiscoveryView, type GatewayDeps, type PoolSnapshot } from "../../gateway/app.ts";
+import { DeviceTokens } from "../../gateway/device.ts";
 import { RateLimits, rateLimitSection } from "../../gateway/rate-limit.ts";
 import { UPSTREAM_NAMES } from "../../gateway/upstreams.ts";
 import { TokenService } from "../../platform/auth.ts";
@@ -374,6 +375,7 @@ export async function startTestApp(
       ? { trustProxy: typeof opts.trustProxy === "string" ? trustProxySetting(opts.trustProxy, 1) : opts.trustProxy }
       : {}),
     ...(shedder ? { shedder } : {}),
+    devices: new DeviceTokens(SECRET),
   });
   const admin = createAdminApp({
     discovery,

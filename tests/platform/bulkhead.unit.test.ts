@@ -49,3 +49,24 @@ test("a waiting caller whose signal aborts leaves the queue and its job never ru
     "an aborted caller is refused at once",
   );
 });
+
+test("waiting jobs: the priority queue first, then one job per client key in turn", async () => {
+  const b = new Bulkhead({ maxConcurrent: 1, maxQueued: 10, maxQueuedPerKey: 3 });
+  const g = gate();
+  const order: string[] = [];
+  const job = (name: string, wait?: Promise<void>) => async () => {
+    order.push(name);
+    await wait;
+    return name;
+  };
+  const all = [b.run(job("first", g.opened), { key: "flood" })];
+  for (let i = 0; i < 3; i++) all.push(b.run(job(`flood-${i}`), { key: "flood" }));
+  await assert.rejects(b.run(job("flood-3"), { key: "flood" }), BulkheadFullError, "per-key cap");
+  all.push(b.run(job("alice"), { key: "alice" }));
+  all.push(b.run(job("bob"), { key: "bob" }));
+  all.push(b.run(job("device"), { key: "carol", priority: true }));
+  assert.equal(b.queued, 6);
+  g.open();
+  await Promise.all(all);
+  assert.deepEqual(order, ["first", "device", "flood-0", "alice", "bob", "flood-1", "flood-2"]);
+});

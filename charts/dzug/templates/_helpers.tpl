@@ -292,7 +292,7 @@ always finishes before SIGKILL. Call with (list $ preStopSeconds propagationDela
   value: {{ .Values.config.trustProxy | quote }}
 - name: DZUG_HTTP_TRUST_PROXY_HOPS
   value: {{ .Values.config.trustProxyHops | quote }}
-{{- range $name := list "registerPerAddress" "loginPerAddress" "loginFailuresPerUsernameAndAddress" "loginFailuresPerUsername" "apiPerAddress" }}
+{{- range $name := list "registerPerAddress" "loginPerAddress" "loginFailuresPerUsernameAndAddress" "loginFailuresPerUsername" "loginFailuresPerDevice" "apiPerAddress" }}
 {{- $rule := index $.Values.config.rateLimit $name }}
 {{- $env := printf "DZUG_RATE_LIMIT_%s" ($name | snakecase | upper) }}
 - name: {{ $env }}_BURST

@@ -114,6 +114,8 @@ spec:
               value: {{ $ctx.Values.config.passwords.maxConcurrent | quote }}
             - name: DZUG_PASSWORDS_MAX_QUEUED
               value: {{ $ctx.Values.config.passwords.maxQueued | quote }}
+            - name: DZUG_PASSWORDS_MAX_QUEUED_PER_CLIENT
+              value: {{ $ctx.Values.config.passwords.maxQueuedPerClient | quote }}
             {{- end }}
             {{- if eq $c "relation" }}
             - name: DZUG_LISTS_MAX_LENGTH
