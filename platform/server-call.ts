@@ -141,7 +141,7 @@ export function serverCalls(opts: ServerCallOptions): { unary: ServeUnary; middl
       );
     }
     const m = metricsOf(call.method.path);
-    // Streaming (the health service's Watch): each step of the handler runs inside the store.
+    // Streaming (health Watch, relation's streamed lists): each step of the handler runs inside the store.
     const start = performance.now();
     let code: Status = Status.OK;
     const inStore = <T>(fn: () => T): T => (id === undefined ? fn() : runWithRequestId(id, fn));
@@ -157,7 +157,8 @@ export function serverCalls(opts: ServerCallOptions): { unary: ServeUnary; middl
       code = f.code;
       throw f.out;
     } finally {
-      done(m, code, start);
+      // Inside the store too: the call's debug line carries its request id, as a unary call's does.
+      inStore(() => done(m, code, start));
     }
   } as ServerMiddleware;
   return { unary, middleware };

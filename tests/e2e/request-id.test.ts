@@ -28,12 +28,12 @@ test("x-request-id travels gateway -> relation -> user and is on their log lines
       .live(service as "user" | "relation")
       .flatMap((i) => i.logs().split("\n"))
       .filter((l) => l.includes(`"req_id":"${rid}"`));
-  await waitFor(() => linesWith("relation").some((l) => l.includes("ListFollowing")), {
+  await waitFor(() => linesWith("relation").some((l) => l.includes("StreamFollowing")), {
     timeoutMs: 10_000,
     message: "relation logs the call with the request id",
   });
-  await waitFor(() => linesWith("user").some((l) => l.includes("GetUsers")), {
+  await waitFor(() => linesWith("user").some((l) => l.includes("GetUser")), {
     timeoutMs: 10_000,
-    message: "user logs the hydration call with the same request id",
+    message: "user logs the lookup of the list's owner with the same request id",
   });
 });
