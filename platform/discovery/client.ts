@@ -26,6 +26,7 @@ import {
 } from "nice-grpc";
 import type { Logger } from "pino";
 import { currentDeadline, runWithDeadline } from "../deadline.ts";
+import { endAttempt } from "./attempt.ts";
 import { type Balancer, createBalancer, type StrategyName } from "./balancer.ts";
 import { waitForFirstList } from "./first-list.ts";
 import { h2UnaryCall } from "./h2-call.ts";
@@ -266,13 +267,7 @@ export function createBalancedClient<Def extends CompatServiceDefinition>(
         } finally {
           clearTimeout(timer);
           callerSignal?.removeEventListener("abort", onCallerAbort);
-          // Outlier ejection learns from every attempt but those the caller abandoned.
-          if (code !== "CANCELLED")
-            pool.outcome(entry, code === "OK" ? undefined : Status[code as keyof typeof Status]);
-          const ended = performance.now();
-          // The latency feeds the load-aware strategies (load.ts); an abandoned attempt says nothing of the instance.
-          pool.release(entry, ended, code === "CANCELLED" ? undefined : ended - started);
-          entry.series.observe(methodName, code, (ended - started) / 1000);
+          endAttempt(pool, entry, methodName, code, started, true);
         }
       }
       if (lastError === undefined) lastError = noInstance();

@@ -24,6 +24,7 @@ import {
 import { errorDetailsClientMiddleware } from "nice-grpc-error-details";
 import type { Logger } from "pino";
 import { currentRequestId, REQUEST_ID_HEADER } from "../request-context.ts";
+import { endAttempt } from "./attempt.ts";
 import type { Balancer } from "./balancer.ts";
 import { deadlineAt, isRetryable } from "./client.ts";
 import { waitForFirstList } from "./first-list.ts";
@@ -172,12 +173,8 @@ export function balancedServerStream<Def extends CompatServiceDefinition>(
         } finally {
           clearTimeout(overall);
           callerSignal?.removeEventListener("abort", onCallerAbort);
-          if (code !== "CANCELLED")
-            pool.outcome(entry, code === "OK" ? undefined : Status[code as keyof typeof Status]);
-          const ended = performance.now();
           // A stream's length is the list's, not a measure of the instance: no latency for load.ts.
-          pool.release(entry, ended, undefined);
-          entry.series.observe(methodName, code, (ended - started) / 1000);
+          endAttempt(pool, entry, methodName, code, started, false);
         }
       }
       const err = lastError ?? ctx.noInstance(path);
