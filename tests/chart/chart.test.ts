@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { before, describe, test } from "node:test";
 import { callsOf, SERVICES_TPL, serviceCalls, servicesTpl } from "../../scripts/lib/chart-services.ts";
 import { localServices } from "../../scripts/lib/services.ts";
+import { CONTAINER_NODE_OPTIONS } from "../harness/big-list.ts";
 import {
   apiVersionArgs,
   CHART,
@@ -263,6 +264,8 @@ describe("user, relation, gateway Deployments", () => {
         for (const name of env.keys()) {
           if (name.startsWith("DZUG_")) assert.ok(documented.has(name), `[${c.name}] ${w} sets undocumented ${name}`);
         }
+        // The heap bounds the list tests and bench:lists measure with (tests/harness/big-list.ts).
+        assert.equal(env.get("NODE_OPTIONS").value, CONTAINER_NODE_OPTIONS, `[${c.name}] ${w} NODE_OPTIONS`);
         const drain = Number(env.get("DZUG_SHUTDOWN_DRAIN_TIMEOUT_MS").value);
         assert.ok(pod.terminationGracePeriodSeconds * 1000 > drain, `[${c.name}] ${w} grace <= drain`);
         assert.equal(pod.securityContext.runAsNonRoot, true);

@@ -2,7 +2,9 @@
 // into the services' tables by SQL (a million registrations would only measure argon2), read back
 // through the gateway as a stream, with the resident memory of the processes sampled meanwhile.
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { sql } from "kysely";
+import { parse } from "yaml";
 import { type Kysely, openDatabase } from "../../platform/storage/index.ts";
 import { RELATION_MIGRATION_TABLE, relationMigrations } from "../../services/relation/migrations.ts";
 import { USER_MIGRATION_TABLE, userMigrations } from "../../services/user/migrations.ts";
@@ -10,12 +12,21 @@ import { USER_MIGRATION_TABLE, userMigrations } from "../../services/user/migrat
 const quiet = { info() {}, warn() {}, error() {} };
 
 /**
- * The V8 heap bound the chart gives every dzug container (values.yaml `config.maxOldSpaceMiB`), for
- * processes on a test host: without it V8 sizes the heap from the host's memory (GiBs) and lets
- * garbage accumulate far past what a container allows, so RSS would measure V8's laziness rather than
- * what the code keeps.
+ * The V8 heap bounds the chart gives every dzug container (values.yaml `config.maxOldSpaceMiB` and
+ * `config.maxSemiSpaceMiB`, read from there so the two cannot drift), for processes on a test host:
+ * without them V8 sizes the heap from the host's memory (GiBs) and lets garbage accumulate far past
+ * what a container allows, so RSS would measure V8's laziness rather than what the code keeps.
  */
-export const CONTAINER_NODE_OPTIONS = "--max-old-space-size=96";
+export const CONTAINER_NODE_OPTIONS = containerNodeOptions();
+
+function containerNodeOptions(): string {
+  const values = parse(readFileSync(join(import.meta.dirname, "../../charts/dzug/values.yaml"), "utf8"));
+  const { maxOldSpaceMiB, maxSemiSpaceMiB } = values.config;
+  if (!Number.isInteger(maxOldSpaceMiB) || !Number.isInteger(maxSemiSpaceMiB)) {
+    throw new Error("charts/dzug/values.yaml: config.maxOldSpaceMiB and config.maxSemiSpaceMiB must be integers");
+  }
+  return `--max-old-space-size=${maxOldSpaceMiB} --max-semi-space-size=${maxSemiSpaceMiB}`;
+}
 
 /** The seeded followers: ids first..last, contiguous, the newest relation being `last`'s. */
 export interface Followers {

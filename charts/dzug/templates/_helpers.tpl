@@ -215,7 +215,7 @@ always finishes before SIGKILL. Call with (list $ preStopSeconds propagationDela
 {{/* Environment shared by every dzug process. */}}
 {{- define "dzug.env.common" -}}
 - name: NODE_OPTIONS
-  value: {{ printf "--max-old-space-size=%d" (int .Values.config.maxOldSpaceMiB) | quote }}
+  value: {{ printf "--max-old-space-size=%d --max-semi-space-size=%d" (int .Values.config.maxOldSpaceMiB) (int .Values.config.maxSemiSpaceMiB) | quote }}
 - name: DZUG_LOG_LEVEL
   value: {{ .Values.config.logLevel | quote }}
 - name: DZUG_DISCOVERY_PREFIX
