@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import { TokenService } from "../platform/auth.ts";
 import { loadConfig } from "../platform/config.ts";
 import { trustProxySetting } from "../platform/config-schema.ts";
-import { unbracket } from "../platform/discovery/address.ts";
+import { listenOn } from "../platform/listen.ts";
 import type { Logger } from "../platform/logger.ts";
 import { LoadShedder } from "../platform/overload.ts";
 import { delay, drainWithin, once, runMain, startRuntime } from "../platform/runtime.ts";
@@ -73,8 +73,10 @@ export async function startGateway(env: Record<string, string | undefined> = pro
     createAdminApp({ discovery, metrics, logger, required: UPSTREAM_NAMES, shuttingDown: () => shuttingDown }),
   );
   try {
-    await listen(server, config.http.port, unbracket(config.http.host));
-    await listen(admin, config.admin.port, unbracket(config.http.host)).catch(async (err) => {
+    const ipv4Only = (err: unknown) =>
+      logger.warn({ err }, "no IPv6 on this host: listening on 0.0.0.0 (IPv4) instead of ::");
+    await listenOn(server, config.http.port, config.http.host, ipv4Only);
+    await listenOn(admin, config.admin.port, config.http.host).catch(async (err) => {
       await new Promise((resolve) => server.close(resolve));
       throw err;
     });
@@ -136,16 +138,6 @@ export async function startGateway(env: Record<string, string | undefined> = pro
     logger.flush();
   });
   return { port, adminPort, instanceId, logger, stop };
-}
-
-function listen(server: Server, port: number, host: string): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
 }
 
 /** `node gateway/main.ts` (platform/runtime.ts' runMain). */

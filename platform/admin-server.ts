@@ -2,6 +2,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
+import { listenOn } from "./listen.ts";
 
 export interface AdminServer {
   readonly port: number;
@@ -38,10 +39,7 @@ export async function startAdminServer(opts: {
     json(404, { error: "not found" });
   });
   server.keepAliveTimeout = 65_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port, opts.host, () => resolve());
-  });
+  await listenOn(server, opts.port, opts.host);
   return {
     port: (server.address() as AddressInfo).port,
     close: () =>

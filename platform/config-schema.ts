@@ -9,6 +9,7 @@ import { LOAD_DEFAULTS, SLOW_START_DEFAULTS } from "./discovery/load.ts";
 import { EJECTION_DEFAULTS } from "./discovery/outlier.ts";
 import { DEFAULT_TRANSPORT, transportNames } from "./discovery/transport.ts";
 import { ZONE_DEFAULTS } from "./discovery/zone.ts";
+import { ANY_HOST } from "./listen.ts";
 import { overloadSection } from "./overload.ts";
 
 const port = z.number().int().min(0).max(65535);
@@ -128,14 +129,14 @@ export const shutdownSection = z
   .prefault({});
 
 export const grpcSection = z
-  .strictObject({ host: z.string().min(1).default("0.0.0.0"), port: port.default(50051) })
+  .strictObject({ host: z.string().min(1).default(ANY_HOST), port: port.default(50051) })
   .prefault({});
 
 export const adminSection = z.strictObject({ port: port.default(9464) }).prefault({});
 
 export const httpSection = z
   .strictObject({
-    host: z.string().min(1).default("0.0.0.0"),
+    host: z.string().min(1).default(ANY_HOST),
     port: port.default(8080),
     bodyLimitBytes: z
       .number()

@@ -12,6 +12,7 @@ import { joinHostPort, unbracket } from "./discovery/address.ts";
 import { type Discovery, Registrar } from "./discovery/index.ts";
 import { ReadyRegistration } from "./discovery/ready-registration.ts";
 import { createServiceServer } from "./grpc-server.ts";
+import { bindHost } from "./listen.ts";
 import type { Logger } from "./logger.ts";
 import { LoadShedder } from "./overload.ts";
 import { delay, drainWithin, once, runMain, startRuntime, VERSION } from "./runtime.ts";
@@ -121,7 +122,11 @@ export async function startService<S extends z.ZodObject>(
   let registrar: ReadyRegistration | undefined;
   let admin: AdminServer | undefined;
   try {
-    const grpcPort = await server.listen(joinHostPort(base.grpc.host, base.grpc.port));
+    const grpcPort = await bindHost(
+      base.grpc.host,
+      (host) => server.listen(joinHostPort(host, base.grpc.port)),
+      (err) => logger.warn({ err }, "no IPv6 on this host: serving gRPC on 0.0.0.0 (IPv4) instead of ::"),
+    );
     cleanups.push(async () => server.forceShutdown());
     // The cause first: an instance whose database is gone also leaves etcd (ReadyRegistration), and
     // "not registered" would then hide why.

@@ -3,6 +3,7 @@
 // enabled, or enabling it failing: a bad Secret, no root) stays NotReady with that reason instead of counting as
 // a working member.
 import { createServer, type Server } from "node:http";
+import { listenOn } from "../listen.ts";
 import { MEMBER_STATE_PATH, type MemberState } from "./cluster-marker.ts";
 
 export class AuthStatus {
@@ -47,9 +48,6 @@ export async function serveStatus(host: string, port: number, routes: StatusRout
       res.writeHead(404).end();
     }
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => resolve());
-  });
+  await listenOn(server, port, host);
   return server;
 }

@@ -3,7 +3,7 @@
 // one explicit map (LocalPodMap):
 //   fieldRef metadata.name      -> map.podName
 //   fieldRef status.podIP       -> map.podIp
-//   0.0.0.0 (all interfaces)    -> map.podIp (the pod's own address: several pods share this machine)
+//   0.0.0.0, :: (all interfaces) -> map.podIp (the pod's own address: several pods share this machine)
 //   in-cluster DNS names        -> map.hosts (e.g. a loopback address per pod, ports kept as rendered)
 //   secretKeyRef, secret volume -> map.secrets (the rendered Secrets' data, as a fresh install has them)
 //   a volume's mountPath        -> a directory per volume under map.volumesDir (emptyDir, secret, PVC); by
@@ -82,9 +82,10 @@ function podMounts(pod: any): [string, string][] {
   return [...mounts].sort(([a], [b]) => b.length - a.length);
 }
 
-/** Rewrites one rendered string: mount paths, then in-cluster host names and 0.0.0.0 (whole names only). */
+/** Rewrites one rendered string: mount paths, then in-cluster host names and 0.0.0.0 or :: (whole names only). */
 function localize(value: string, pod: any, map: LocalPodMap): string {
   if (/\$\([A-Za-z_]/.test(value)) throw new Error(`$(VAR) expansion is not supported: ${value}`);
+  if (value === "::") return map.podIp; // "every address", as 0.0.0.0 below
   let out = value;
   for (const [path, volume] of podMounts(pod))
     out = out.replace(new RegExp(`(?<![\\w./-])${escapeRegExp(path)}(?=/|$|[^\\w.-])`, "g"), volumeDir(map, volume));

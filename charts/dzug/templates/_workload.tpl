@@ -85,8 +85,9 @@ spec:
             {{- include "dzug.env.rateLimit" $ctx | nindent 12 }}
             {{- include "dzug.env.serviceStrategies" $ctx | nindent 12 }}
             {{- else }}
+            # Every address of the pod, IPv6 and IPv4 (an IPv6-only pod is reached at its advertised podIP).
             - name: DZUG_GRPC_HOST
-              value: "0.0.0.0"
+              value: "::"
             - name: DZUG_GRPC_PORT
               value: "50051"
             - name: DZUG_DISCOVERY_ADVERTISE_HOST
