@@ -18,7 +18,7 @@ import { Params, parseParams, tokenOf } from "./params.ts";
 import { clientAddress } from "./rate-limit.ts";
 import { locals, methodNotAllowed, OK, tagRoute } from "./respond.ts";
 import { ROUTES, type Route } from "./routes.ts";
-import { inFlightPerAddress, shedding } from "./shedding.ts";
+import { credentialsInFlight, inFlightPerAddress, shedding } from "./shedding.ts";
 import { type ListStreamer, listStreamer, StreamedList } from "./streamed-list.ts";
 import { tracingMiddleware } from "./tracing.ts";
 
@@ -37,10 +37,14 @@ export function createApp(deps: GatewayDeps): Express {
   if (deps.tracing) app.use(tracingMiddleware());
   app.use(securityHeaders());
 
-  const parsers = bodyParsers(deps.bodyLimitBytes);
-  // One bound for all list routes of this process: it is their sum that takes memory.
-  const sendList = listStreamer(deps.maxConcurrentListStreams ?? DEFAULT_LIST_STREAMS, deps.logger);
-  for (const route of ROUTES) mountRoute(app, route, deps, parsers, sendList);
+  const shared: SharedHandlers = {
+    parsers: bodyParsers(deps.bodyLimitBytes),
+    // One bound for all list routes of this process: it is their sum that takes memory.
+    sendList: listStreamer(deps.maxConcurrentListStreams ?? DEFAULT_LIST_STREAMS, deps.logger),
+    // One bound for login and register together: both spend the same password-hashing queue.
+    credentials: deps.credentialsInFlight ? [credentialsInFlight(deps.credentialsInFlight)] : [],
+  };
+  for (const route of ROUTES) mountRoute(app, route, deps, shared);
   serveOpenApi(app);
   // Operations endpoints (/metrics, /readyz, the status page) are not here: admin.ts serves them on
   // the admin port; on this one they are unknown paths.
@@ -49,14 +53,16 @@ export function createApp(deps: GatewayDeps): Express {
   return app;
 }
 
+/** What every route shares: one instance each, so their bounds are the process's. */
+interface SharedHandlers {
+  parsers: RequestHandler[];
+  sendList: ListStreamer;
+  credentials: RequestHandler[];
+}
+
 /** Serves `route.path` with and without its trailing slash (Express' non-strict routing). */
-function mountRoute(
-  app: Express,
-  route: Route,
-  deps: GatewayDeps,
-  parsers: RequestHandler[],
-  sendList: ListStreamer,
-): void {
+function mountRoute(app: Express, route: Route, deps: GatewayDeps, shared: SharedHandlers): void {
+  const { parsers, sendList } = shared;
   const limits = deps.rateLimits;
   const run: RequestHandler = async (req, res) => {
     const p = new Params(req);
@@ -84,6 +90,7 @@ function mountRoute(
     [route.method](
       ...(deps.shedder ? [shedding(deps.shedder)] : []),
       ...(route.limit === "login" && deps.devices ? [deps.devices.reader()] : []),
+      ...(route.limit ? shared.credentials : []),
       ...(limits ? limits.addressLimit(route.limit) : []),
       ...(route.limit && deps.credentialsInFlightPerAddress
         ? [inFlightPerAddress(deps.credentialsInFlightPerAddress, `${route.limit} requests`)]

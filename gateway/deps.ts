@@ -37,6 +37,8 @@ export interface GatewayDeps extends Upstreams {
   shedder?: LoadShedder;
   /** Login/register requests in flight per client address (config rateLimit.credentialsInFlightPerAddress); 0/absent: no bound. */
   credentialsInFlightPerAddress?: number;
+  /** Login/register requests in flight without a device token, this gateway (config rateLimit.credentialsInFlight); 0/absent: no bound. */
+  credentialsInFlight?: number;
   /** Lists streaming at once (config lists.maxConcurrentStreams); DEFAULT_LIST_STREAMS when absent. */
   maxConcurrentListStreams?: number;
   /** Express' `trust proxy` (config http.trustProxy): false unless proxies in front are trusted. */

@@ -43,6 +43,14 @@ export const rateLimitSection = z
      * user service's hashing queue, so everyone else would get 503 until it drained.
      */
     credentialsInFlightPerAddress: z.number().int().min(0).default(2),
+    /**
+     * Login/register requests in flight in this gateway from clients without a device token (503 beyond,
+     * before any RPC; 0: no bound). A flood from many addresses stays under every per-address limit and
+     * fills the user service's hashing queue; refused there, each attempt still cost a gRPC round trip,
+     * and those refusals, not the hashes, held the gateway's event loop (a known device's login waited
+     * behind them). Logins presenting a device token are not counted (gateway/shedding.ts).
+     */
+    credentialsInFlight: z.number().int().min(0).default(16),
     /** Keys remembered per limit at most (least recently seen forgotten first): bounded memory. */
     maxTrackedKeys: z.number().int().min(1_000).max(10_000_000).default(100_000),
   })

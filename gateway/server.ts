@@ -63,6 +63,7 @@ export async function startGateway(env: Record<string, string | undefined> = pro
     devices: new DeviceTokens(config.auth.jwtSecret),
     shedder,
     credentialsInFlightPerAddress: config.rateLimit.credentialsInFlightPerAddress,
+    credentialsInFlight: config.rateLimit.credentialsInFlight,
     trustProxy: trustProxySetting(config.http.trustProxy, config.http.trustProxyHops),
     maxConcurrentListStreams: config.lists.maxConcurrentStreams,
   });

@@ -6,6 +6,7 @@ import type { RequestHandler } from "express";
 import type { LoadShedder } from "../platform/overload.ts";
 import { overloaded, tooManyRequests } from "./errors.ts";
 import { clientAddress } from "./rate-limit.ts";
+import { locals } from "./respond.ts";
 
 export function shedding(shedder: LoadShedder): RequestHandler {
   return (_req, res, next) => {
@@ -15,6 +16,30 @@ export function shedding(shedder: LoadShedder): RequestHandler {
       if (left) return;
       left = true;
       shedder.leave();
+    };
+    res.once("finish", leave);
+    res.once("close", leave);
+    next();
+  };
+}
+
+/**
+ * At most `max` login/register requests in flight in this process from clients that presented no valid
+ * device token (gateway/device.ts, read before this runs); one more is answered 503 + Retry-After at
+ * once, before parsing or any RPC. A device's requests pass and are not counted: the owner of an
+ * account logs in while a flood from many addresses is being refused here.
+ */
+export function credentialsInFlight(max: number): RequestHandler {
+  let inFlight = 0;
+  return (_req, res, next) => {
+    if (locals(res).device) return next();
+    if (inFlight >= max) return next(overloaded());
+    inFlight++;
+    let left = false;
+    const leave = () => {
+      if (left) return;
+      left = true;
+      inFlight--;
     };
     res.once("finish", leave);
     res.once("close", leave);

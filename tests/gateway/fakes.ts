@@ -335,7 +335,7 @@ export interface TestApp {
 }
 
 export async function startTestApp(
-  opts: Partial<Pick<GatewayDeps, "bodyLimitBytes" | "tracing" | "trustProxy">> & {
+  opts: Partial<Pick<GatewayDeps, "bodyLimitBytes" | "tracing" | "trustProxy" | "credentialsInFlight">> & {
     /** Rate limits (gateway/rate-limit.ts' config, defaults filled in); none when absent. */
     rateLimit?: Record<string, unknown>;
     /** Load shedding (platform/overload.ts' config); none when absent. */
@@ -375,6 +375,7 @@ export async function startTestApp(
       ? { trustProxy: typeof opts.trustProxy === "string" ? trustProxySetting(opts.trustProxy, 1) : opts.trustProxy }
       : {}),
     ...(shedder ? { shedder } : {}),
+    ...(opts.credentialsInFlight !== undefined ? { credentialsInFlight: opts.credentialsInFlight } : {}),
     devices: new DeviceTokens(SECRET),
   });
   const admin = createAdminApp({

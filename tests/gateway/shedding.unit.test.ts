@@ -55,6 +55,50 @@ test("gateway: past overload.maxInFlight an API request gets 503 + Retry-After a
   }
 });
 
+test("gateway: logins and registrations in flight without a device token are bounded together; a device passes", async () => {
+  const t = await startTestApp({ credentialsInFlight: 1 });
+  try {
+    t.world.addUser("alice");
+    const login = (cookie?: string) =>
+      call(`${t.url}/douyin/user/login/?username=alice&password=secret123`, {
+        method: "POST",
+        ...(cookie ? { headers: { cookie } } : {}),
+      });
+    const first = await fetch(`${t.url}/douyin/user/login/?username=alice&password=secret123`, { method: "POST" });
+    const cookie = /dzug-device=[^;]+/.exec(first.headers.get("set-cookie") ?? "")?.[0];
+    assert.ok(cookie, "a login gives the device a cookie");
+
+    const release = gate();
+    let entered!: () => void;
+    const inLogin = new Promise<void>((r) => (entered = r));
+    t.world.beforeLogin = async () => {
+      entered();
+      await release.wait();
+    };
+    const held = login();
+    await inLogin;
+    // The one slot is taken: another client's login and a registration are refused before any RPC.
+    for (const refused of [
+      await login(),
+      await call(`${t.url}/douyin/user/register/?username=bob&password=secret123`, { method: "POST" }),
+    ]) {
+      assert.equal(refused.status, 503);
+      assert.equal(refused.body.status_code, 50302);
+      assert.ok(refused.headers.get("retry-after"));
+    }
+    assert.ok(![...t.world.users.values()].some((u) => u.name === "bob"), "nothing registered");
+    // The device's own login is not counted: it reaches the user service (and waits there, held too).
+    const device = login(cookie);
+    release.open();
+    assert.equal((await held).status, 200);
+    assert.equal((await device).body.status_code, 0);
+    t.world.beforeLogin = undefined;
+    assert.equal((await login()).body.status_code, 0, "the slot is free again");
+  } finally {
+    await t.close();
+  }
+});
+
 test("service: past its in-flight bound a call gets RESOURCE_EXHAUSTED at once; health checks still answer", async () => {
   const registry = new Registry();
   const shedder = new LoadShedder({ maxInFlight: 1, maxEventLoopDelayMs: 0 }, registry);

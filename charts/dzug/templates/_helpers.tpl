@@ -302,6 +302,8 @@ always finishes before SIGKILL. Call with (list $ preStopSeconds propagationDela
 {{- end }}
 - name: DZUG_RATE_LIMIT_CREDENTIALS_IN_FLIGHT_PER_ADDRESS
   value: {{ .Values.config.rateLimit.credentialsInFlightPerAddress | quote }}
+- name: DZUG_RATE_LIMIT_CREDENTIALS_IN_FLIGHT
+  value: {{ .Values.config.rateLimit.credentialsInFlight | quote }}
 - name: DZUG_RATE_LIMIT_MAX_TRACKED_KEYS
   value: {{ .Values.config.rateLimit.maxTrackedKeys | quote }}
 {{- end -}}
