@@ -5,8 +5,8 @@
 // interleaved over rounds:
 //   grpc-js        @grpc/grpc-js Client.makeUnaryRequest → bare grpc-js server (bench/lib/bare-grpc-server.ts)
 //   nice-grpc      nice-grpc client (no middleware) on a grpc-js channel → the same server
-//   dzug-flat      dzug's balanced client as shipped with tracing off (flat path, platform/discovery/unary-call.ts)
-//   dzug-h2        the same with discovery.transport http2 (platform/discovery/h2-call.ts) → the grpc-js server
+//   dzug-flat      dzug's balanced client as shipped with tracing off (flat path, platform/discovery/transport/unary-call.ts)
+//   dzug-h2        the same with discovery.transport http2 (platform/discovery/transport/h2-call.ts) → the grpc-js server
 //   dzug-nice      the same client through nice-grpc with the request-id + error-details middleware (the
 //                  path before the flat one; with tracing on it adds OpenTelemetry's middleware)
 //   node-http2     raw node:http2 client with gRPC framing → raw node:http2 server (bench/lib/h2-grpc-server.ts)

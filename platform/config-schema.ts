@@ -3,12 +3,12 @@ import { networkInterfaces } from "node:os";
 import { z } from "zod";
 import { jwtSecretProblem, MAX_TOKEN_TTL_SECONDS } from "./auth.ts";
 import { proxyListProblem, trustedProxies } from "./client-address.ts";
-import { hostProblem, unbracket } from "./discovery/address.ts";
-import { BALANCER_DEFAULTS, strategyNames } from "./discovery/balancer.ts";
-import { LOAD_DEFAULTS, SLOW_START_DEFAULTS } from "./discovery/load.ts";
-import { EJECTION_DEFAULTS } from "./discovery/outlier.ts";
-import { DEFAULT_TRANSPORT, transportNames } from "./discovery/transport.ts";
-import { ZONE_DEFAULTS } from "./discovery/zone.ts";
+import { BALANCER_DEFAULTS, strategyNames } from "./discovery/balancing/balancer.ts";
+import { LOAD_DEFAULTS, SLOW_START_DEFAULTS } from "./discovery/balancing/load.ts";
+import { EJECTION_DEFAULTS } from "./discovery/balancing/outlier.ts";
+import { ZONE_DEFAULTS } from "./discovery/balancing/zone.ts";
+import { hostProblem, unbracket } from "./discovery/registry/address.ts";
+import { DEFAULT_TRANSPORT, transportNames } from "./discovery/transport/transport.ts";
 import { ANY_HOST } from "./listen.ts";
 import { overloadSection } from "./overload.ts";
 
@@ -75,12 +75,12 @@ export const discoverySection = z
       }),
     weight: z.number().int().min(1).max(10_000).default(100),
     zone: z.string().default(""),
-    /** Callers: how balanced calls reach instances with tracing off (platform/discovery/transport.ts). */
+    /** Callers: how balanced calls reach instances with tracing off (platform/discovery/transport/transport.ts). */
     transport: z.enum(transportNames).default(DEFAULT_TRANSPORT),
   })
   .prefault({});
 
-/** A balancing strategy by name (platform/discovery/balancer.ts has the list). */
+/** A balancing strategy by name (platform/discovery/balancing/balancer.ts has the list). */
 export const strategy = z.enum(strategyNames);
 
 export const balancerSection = z
@@ -95,7 +95,7 @@ export const balancerSection = z
         maxMs: millis.default(EJECTION_DEFAULTS.maxMs),
       })
       .prefault({}),
-    /** τ of the latency estimate of p2c-ewma (peak EWMA, platform/discovery/load.ts). */
+    /** τ of the latency estimate of p2c-ewma (peak EWMA, platform/discovery/balancing/load.ts). */
     ewmaDecayMs: millis.default(LOAD_DEFAULTS.decayMs),
     /** p2c-ewma: an instance not picked for this long is picked once anyway (refreshes its estimate). */
     forcePickMs: millis.default(LOAD_DEFAULTS.forcePickMs),
@@ -109,7 +109,7 @@ export const balancerSection = z
         minWeightPercent: z.number().min(1).max(100).default(SLOW_START_DEFAULTS.minWeightPercent),
       })
       .prefault({}),
-    /** Zone preference (platform/discovery/zone.ts); the caller's zone is discovery.zone. */
+    /** Zone preference (platform/discovery/balancing/zone.ts); the caller's zone is discovery.zone. */
     zone: z
       .strictObject({
         preferLocal: z.boolean().default(ZONE_DEFAULTS.preferLocal),

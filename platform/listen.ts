@@ -4,7 +4,7 @@
 // off (kernel `ipv6.disable=1`) binding `::` fails, and the bind falls back to `0.0.0.0`, as Node's
 // own `listen()` without a host does. Any other host is bound as given, without fallback.
 import type { Server } from "node:net";
-import { unbracket } from "./discovery/address.ts";
+import { unbracket } from "./discovery/registry/address.ts";
 
 /** The default host of every listener: all addresses, IPv6 and IPv4. */
 export const ANY_HOST = "::";

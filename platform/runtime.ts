@@ -62,7 +62,7 @@ export function startRuntime(opts: {
     logger,
     metrics,
     // Tracing off: no middleware, so balanced clients take their flat path, which sends the request id
-    // and decodes error details itself (platform/discovery/unary-call.ts).
+    // and decodes error details itself (platform/discovery/transport/unary-call.ts).
     defaults: { ...balancerDefaults, middleware: tracing.enabled ? defaultClientMiddleware(true) : undefined },
     ejection,
     transport,

@@ -5,11 +5,11 @@ import { EventEmitter } from "node:events";
 import type { ClientMiddleware } from "nice-grpc";
 import pino from "pino";
 import { Registry } from "prom-client";
+import { InstancePool } from "../../platform/discovery/balancing/pool.ts";
 import { createBalancedClient } from "../../platform/discovery/client.ts";
 import { discoveryMetrics } from "../../platform/discovery/metrics.ts";
-import { InstancePool } from "../../platform/discovery/pool.ts";
-import type { TransportName } from "../../platform/discovery/transport.ts";
-import type { ServiceWatcher } from "../../platform/discovery/watcher.ts";
+import type { ServiceWatcher } from "../../platform/discovery/registry/watcher.ts";
+import type { TransportName } from "../../platform/discovery/transport/transport.ts";
 import { UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
 
 export function balancedUserClient(address: string, middleware?: ClientMiddleware, transport?: TransportName) {

@@ -3,7 +3,7 @@
 // `on`: the option removed, i.e. grpc-js' default, channelz on) by editing platform/discovery's
 // defaultChannelOptions before any pool copies them. Lets bench/gateway.ts measure what channelz costs
 // the gateway without changing the product.
-import { defaultChannelOptions } from "../../platform/discovery/pool.ts";
+import { defaultChannelOptions } from "../../platform/discovery/balancing/pool.ts";
 
 const opts = defaultChannelOptions as Record<string, unknown>;
 if (process.env.BENCH_CHANNELZ === "off") opts["grpc.enable_channelz"] = 0;

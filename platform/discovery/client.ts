@@ -1,18 +1,7 @@
 // The balanced client: a nice-grpc Client<Def> whose every unary call picks an instance from the
 // pool, calls it with a deadline, and retries on another instance when that is safe. Server-streaming
-// calls pick one instance per stream and retry only before the first message (stream-call.ts).
-//
-// Retry rules (UNAVAILABLE only; every other status is the server's answer and is returned as is):
-// - The call never reached a server: always retried. The http2 transport knows it and marks the error
-//   (not-sent.ts: no connection, REFUSED_STREAM, a stream past a GOAWAY's last one). grpc-js strips
-//   its internal "progress" from the status, so we tell from the details it sets on those paths (see
-//   NOT_SENT_DETAILS):
-//   "No connection established" (pick failed: channel in TRANSIENT_FAILURE, e.g. ECONNREFUSED),
-//   "Stream refused by server" (HTTP/2 REFUSED_STREAM, e.g. GOAWAY during a server's shutdown),
-//   "Channel closed before call started".
-// - Otherwise (e.g. "Connection dropped" after the request was written): retried only when the
-//   method's idempotencyLevel is NO_SIDE_EFFECTS or IDEMPOTENT.
-// A retry goes to an instance not tried yet for this call; when none is left, the last error is thrown.
+// calls pick one instance per stream and retry only before the first message (stream-call.ts). When
+// a failed attempt goes to another instance: call-rules.ts.
 import { createRequire } from "node:module";
 import {
   type CallOptions,
@@ -25,16 +14,17 @@ import {
   Status,
 } from "nice-grpc";
 import type { Logger } from "pino";
-import { currentDeadline, runWithDeadline } from "../deadline.ts";
-import { endAttempt } from "./attempt.ts";
-import { type Balancer, createBalancer, type StrategyName } from "./balancer.ts";
-import { waitForFirstList } from "./first-list.ts";
-import { h2UnaryCall } from "./h2-call.ts";
+import { runWithDeadline } from "../deadline.ts";
+import { endAttempt } from "./balancing/attempt.ts";
+import { type Balancer, createBalancer, type StrategyName } from "./balancing/balancer.ts";
+import type { PoolEntry } from "./balancing/entry.ts";
+import type { InstancePool } from "./balancing/pool.ts";
+import { BUSINESS_CODES, type DeadlineCallOptions, deadlineAt, isRetryable } from "./call-rules.ts";
 import type { DiscoveryMetrics } from "./metrics.ts";
-import { markedNotSent } from "./not-sent.ts";
-import type { InstancePool, PoolEntry } from "./pool.ts";
+import { waitForFirstList } from "./registry/first-list.ts";
 import { balancedServerStream, type StreamClientContext } from "./stream-call.ts";
-import { rawClient, type UnaryCallOptions, type UnaryMethod, unaryCall } from "./unary-call.ts";
+import { h2UnaryCall } from "./transport/h2-call.ts";
+import { rawClient, type UnaryCallOptions, type UnaryMethod, unaryCall } from "./transport/unary-call.ts";
 
 export interface ClientOptions {
   strategy?: StrategyName;
@@ -42,57 +32,6 @@ export interface ClientOptions {
   deadlineMs?: number;
   /** nice-grpc client middleware applied to every per-instance client (e.g. OpenTelemetry). */
   middleware?: ClientMiddleware;
-}
-
-/**
- * Per-call deadline, as nice-grpc's deadline middleware means it: a Date, or a number of milliseconds
- * from now. The client's own deadlineMs applies too; the earlier one wins.
- */
-export interface DeadlineCallOptions {
-  deadline?: Date | number;
-}
-
-/**
- * The absolute time (epoch ms) a call given `deadline` must end by: at the latest `defaultMs` from now,
- * and never after the deadline of the call being served (`inherited`, platform/deadline.ts).
- */
-export function deadlineAt(
-  deadline: Date | number | undefined,
-  defaultMs: number,
-  now = Date.now(),
-  inherited = currentDeadline(),
-): number {
-  let at = now + defaultMs;
-  if (deadline !== undefined) at = Math.min(at, deadline instanceof Date ? deadline.getTime() : now + deadline);
-  return inherited === undefined ? at : Math.min(at, inherited);
-}
-
-export const NOT_SENT_DETAILS = [
-  "No connection established",
-  "Stream refused by server",
-  "Channel closed before call started",
-] as const;
-
-/** Status codes that carry a server's business answer, not a failure to reach or run the call. */
-const BUSINESS_CODES: ReadonlySet<Status> = new Set([
-  Status.INVALID_ARGUMENT,
-  Status.NOT_FOUND,
-  Status.ALREADY_EXISTS,
-  Status.PERMISSION_DENIED,
-  Status.FAILED_PRECONDITION,
-  Status.OUT_OF_RANGE,
-  Status.UNAUTHENTICATED,
-]);
-
-/** True when an error says the call never reached a server, so any method may be retried. */
-export function failedBeforeServer(err: ClientError): boolean {
-  if (err.code !== Status.UNAVAILABLE) return false;
-  return markedNotSent(err) || NOT_SENT_DETAILS.some((d) => err.details.includes(d));
-}
-
-export function isRetryable(err: unknown, idempotent: boolean): boolean {
-  if (!(err instanceof ClientError) || err.code !== Status.UNAVAILABLE) return false;
-  return idempotent || failedBeforeServer(err);
 }
 
 const require = createRequire(import.meta.url);

@@ -1,14 +1,15 @@
 // platform/discovery: registration in etcd, watching, per-instance channels, balancing and retries.
 export { type BackoffOptions, backoffDelay } from "../backoff.ts";
-export { type Balancer, createBalancer, type StrategyName, strategyNames } from "./balancer.ts";
+export { type Balancer, createBalancer, type StrategyName, strategyNames } from "./balancing/balancer.ts";
+export { entryStateName, type PoolEntry } from "./balancing/entry.ts";
+export { defaultChannelOptions, InstancePool } from "./balancing/pool.ts";
 export {
-  type ClientOptions,
-  createBalancedClient,
   type DeadlineCallOptions,
   failedBeforeServer,
   isRetryable,
   NOT_SENT_DETAILS,
-} from "./client.ts";
+} from "./call-rules.ts";
+export { type ClientOptions, createBalancedClient } from "./client.ts";
 export {
   BALANCING_DEFAULTS,
   type BalancingOptions,
@@ -16,9 +17,8 @@ export {
   type DiscoveryOptions,
   type PoolSnapshot,
 } from "./discovery.ts";
-export { createEtcdClient, etcdClientOptions, watchBackoff } from "./etcd-options.ts";
 export { type DiscoveryMetrics, discoveryMetrics } from "./metrics.ts";
-export { defaultChannelOptions, entryStateName, InstancePool, type PoolEntry } from "./pool.ts";
+export { createEtcdClient, etcdClientOptions, watchBackoff } from "./registry/etcd-options.ts";
 export {
   decodeRecord,
   encodeRecord,
@@ -27,7 +27,7 @@ export {
   instanceRecordSchema,
   newInstanceId,
   serviceDir,
-} from "./record.ts";
-export { Registrar, type RegistrarOptions } from "./registrar.ts";
-export { DEFAULT_TRANSPORT, type TransportName, transportNames } from "./transport.ts";
-export { ServiceWatcher, type ServiceWatcherEvents, type ServiceWatcherOptions } from "./watcher.ts";
+} from "./registry/record.ts";
+export { Registrar, type RegistrarOptions } from "./registry/registrar.ts";
+export { ServiceWatcher, type ServiceWatcherEvents, type ServiceWatcherOptions } from "./registry/watcher.ts";
+export { DEFAULT_TRANSPORT, type TransportName, transportNames } from "./transport/transport.ts";

@@ -24,13 +24,14 @@ import {
 import { errorDetailsClientMiddleware } from "nice-grpc-error-details";
 import type { Logger } from "pino";
 import { currentRequestId, REQUEST_ID_HEADER } from "../request-context.ts";
-import { endAttempt } from "./attempt.ts";
-import type { Balancer } from "./balancer.ts";
-import { deadlineAt, isRetryable } from "./client.ts";
-import { waitForFirstList } from "./first-list.ts";
-import { h2ServerStream, type StreamCallOptions } from "./h2-stream.ts";
+import { endAttempt } from "./balancing/attempt.ts";
+import type { Balancer } from "./balancing/balancer.ts";
+import type { PoolEntry } from "./balancing/entry.ts";
+import type { InstancePool } from "./balancing/pool.ts";
+import { deadlineAt, isRetryable } from "./call-rules.ts";
 import type { DiscoveryMetrics } from "./metrics.ts";
-import type { InstancePool, PoolEntry } from "./pool.ts";
+import { waitForFirstList } from "./registry/first-list.ts";
+import { h2ServerStream, type StreamCallOptions } from "./transport/h2-stream.ts";
 
 export interface StreamClientContext {
   service: string;

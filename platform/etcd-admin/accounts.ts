@@ -1,7 +1,7 @@
 // Who may do what in etcd once client auth is on (docs/kubernetes.md, security model). One account per
 // process kind: a gRPC service writes only its own registrations (`<prefix>/<service>/`) and reads every
 // service's (services call each other); a reader (the gateway) only reads. `root` administers.
-import { serviceDir } from "../discovery/record.ts";
+import { serviceDir } from "../discovery/registry/record.ts";
 
 export const ROOT_USER = "root";
 

@@ -3,7 +3,7 @@
 // first and falls back to no credentials only on that exact refusal.
 import type { Etcd3 } from "etcd3";
 import type { EtcdConfig } from "../config-schema.ts";
-import { createEtcdClient, etcdClientOptions } from "../discovery/etcd-options.ts";
+import { createEtcdClient, etcdClientOptions } from "../discovery/registry/etcd-options.ts";
 
 export function isAuthNotEnabled(err: unknown): boolean {
   return /authentication is not enabled/i.test(String((err as Error)?.message ?? err));

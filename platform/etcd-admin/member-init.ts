@@ -7,7 +7,7 @@ import { dirname, join } from "node:path";
 import type { Etcd3 } from "etcd3";
 import { stringify } from "yaml";
 import type { EtcdConfig } from "../config-schema.ts";
-import { createEtcdClient, etcdClientOptions } from "../discovery/etcd-options.ts";
+import { createEtcdClient, etcdClientOptions } from "../discovery/registry/etcd-options.ts";
 import type { Logger } from "../logger.ts";
 import { adminClient } from "./admin-client.ts";
 import { serveStatus } from "./auth-status.ts";

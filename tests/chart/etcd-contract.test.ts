@@ -16,7 +16,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { parse as parseYaml } from "yaml";
-import { serviceDir } from "../../platform/discovery/record.ts";
+import { serviceDir } from "../../platform/discovery/registry/record.ts";
 import { roleOf } from "../../platform/etcd-admin/accounts.ts";
 import { adminClient } from "../../platform/etcd-admin/admin-client.ts";
 import type { EtcdAnswers } from "../harness/etcd-answers.ts";

@@ -10,7 +10,7 @@
 // tests/chart/contract.test.ts runs those workloads from the rendered Deployments).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { serviceDir } from "../../platform/discovery/record.ts";
+import { serviceDir } from "../../platform/discovery/registry/record.ts";
 import type { EtcdAnswers } from "../harness/etcd-answers.ts";
 import { waitFor } from "../harness/wait.ts";
 import { type EtcdPod, RenderedEtcd } from "./etcd-pods.ts";

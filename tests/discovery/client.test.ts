@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import { describe, test } from "node:test";
 import { ClientError, type ClientMiddleware, createServer, ServerError, Status } from "nice-grpc";
 import { HealthDefinition, HealthServiceImpl, HealthState } from "nice-grpc-server-health";
+import type { EjectionOptions } from "../../platform/discovery/balancing/outlier.ts";
 import {
   Discovery,
   type InstanceRecord,
@@ -13,7 +14,6 @@ import {
   type TransportName,
   transportNames,
 } from "../../platform/discovery/index.ts";
-import type { EjectionOptions } from "../../platform/discovery/outlier.ts";
 import { UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
 import { scaled, waitFor } from "../harness/wait.ts";
 import {

@@ -1,4 +1,4 @@
-// The per-host breaker given to etcd3 (platform/discovery/etcd-options.ts): while its half-open trial
+// The per-host breaker given to etcd3 (platform/discovery/registry/etcd-options.ts): while its half-open trial
 // runs, a call on the same host fails at once instead of waiting for the trial. etcd3 retries a call
 // that met "invalid auth token" from inside that call's breaker slot; with cockatiel's own breaker a
 // retry drawn to the same host waited for the trial, i.e. for itself, forever.
@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { isBrokenCircuitError } from "cockatiel";
 import { GRPCUnavailableError } from "etcd3";
-import { failFastHostBreaker } from "../../platform/discovery/etcd-options.ts";
+import { failFastHostBreaker } from "../../platform/discovery/registry/etcd-options.ts";
 import { waitFor } from "../harness/wait.ts";
 
 test("a call made from inside the half-open trial fails fast instead of waiting for itself", async () => {

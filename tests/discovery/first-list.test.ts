@@ -1,5 +1,5 @@
 // A balanced call made before discovery's first list of its service waits for that list within the
-// call's deadline (platform/discovery/first-list.ts), on every path a call takes: the http2 and
+// call's deadline (platform/discovery/registry/first-list.ts), on every path a call takes: the http2 and
 // grpc-js transports' flat paths, and nice-grpc with client middleware (tracing). Against a real etcd
 // that is down when the calls start.
 import assert from "node:assert/strict";

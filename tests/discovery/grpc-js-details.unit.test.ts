@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import { createServer as createTcpServer } from "node:net";
 import { test } from "node:test";
 import { ClientError, createChannel, createClient, Status } from "nice-grpc";
-import { failedBeforeServer, NOT_SENT_DETAILS } from "../../platform/discovery/client.ts";
+import { failedBeforeServer, NOT_SENT_DETAILS } from "../../platform/discovery/call-rules.ts";
 import { UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
 
 /** One GetUser call to `address` that must fail (the channel closed once `closeWhen` resolves); its ClientError. */

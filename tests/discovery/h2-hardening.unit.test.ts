@@ -1,4 +1,4 @@
-// The http2 transport does what grpc-js does for its own sessions (platform/discovery/h2-session.ts,
+// The http2 transport does what grpc-js does for its own sessions (platform/discovery/transport/h2-session.ts,
 // h2-call.ts, grpc-wire.ts): no session memory cap and a multi-MiB flow-control window (many large
 // answers at once from a grpc-js server), a send-size limit, a content-type check, gzip/deflate answers
 // decoded, and keepalive back-off on a `too_many_pings` GOAWAY. grpc-js' server neither compresses
@@ -9,15 +9,15 @@ import type { AddressInfo } from "node:net";
 import { after, describe, test } from "node:test";
 import { deflateSync, gzipSync } from "node:zlib";
 import { ClientError, createServer, Status } from "nice-grpc";
+import { defaultChannelOptions } from "../../platform/discovery/balancing/pool.ts";
 import { normalizeServiceDefinition } from "../../platform/discovery/client.ts";
-import { h2UnaryCall } from "../../platform/discovery/h2-call.ts";
+import { h2UnaryCall } from "../../platform/discovery/transport/h2-call.ts";
 import {
   DEFAULT_FLOW_CONTROL_WINDOW,
   H2Session,
   type H2SessionOptions,
   h2SessionOptions,
-} from "../../platform/discovery/h2-session.ts";
-import { defaultChannelOptions } from "../../platform/discovery/pool.ts";
+} from "../../platform/discovery/transport/h2-session.ts";
 import { GetUserResponse, UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
 import { waitFor } from "../harness/wait.ts";
 import { captureLogger, echoImpl } from "./helpers.ts";

@@ -1,4 +1,4 @@
-// The http2 transport (platform/discovery/h2-session.ts, h2-call.ts) against real servers: a grpc-js
+// The http2 transport (platform/discovery/transport/h2-session.ts, h2-call.ts) against real servers: a grpc-js
 // server through nice-grpc (answers, rich error details, metadata, deadlines, aborts, a restart) and
 // raw node:http2 servers standing in for what grpc-js never sends (trailers-only answers, HTTP errors,
 // REFUSED_STREAM, GOAWAY, a dropped connection), each classified as never sent or not.
@@ -9,11 +9,12 @@ import { after, describe, test } from "node:test";
 import { connectivityState } from "@grpc/grpc-js";
 import { ClientError, createServer, Metadata, type Server, Status } from "nice-grpc";
 import { ErrorInfo, errorDetailsServerMiddleware, RichClientError, RichServerError } from "nice-grpc-error-details";
-import { failedBeforeServer, normalizeServiceDefinition } from "../../platform/discovery/client.ts";
-import { frame, grpcTimeout, MessageReader } from "../../platform/discovery/grpc-wire.ts";
-import { h2UnaryCall } from "../../platform/discovery/h2-call.ts";
-import { H2Session, h2SessionOptions } from "../../platform/discovery/h2-session.ts";
-import { defaultChannelOptions } from "../../platform/discovery/pool.ts";
+import { defaultChannelOptions } from "../../platform/discovery/balancing/pool.ts";
+import { failedBeforeServer } from "../../platform/discovery/call-rules.ts";
+import { normalizeServiceDefinition } from "../../platform/discovery/client.ts";
+import { frame, grpcTimeout, MessageReader } from "../../platform/discovery/transport/grpc-wire.ts";
+import { h2UnaryCall } from "../../platform/discovery/transport/h2-call.ts";
+import { H2Session, h2SessionOptions } from "../../platform/discovery/transport/h2-session.ts";
 import { runWithRequestId } from "../../platform/request-context.ts";
 import {
   GetUserResponse,

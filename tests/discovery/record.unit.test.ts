@@ -1,9 +1,8 @@
-// Instance records are checked strictly (platform/discovery/address.ts, record.ts), and a record that
+// Instance records are checked strictly (platform/discovery/registry/address.ts, record.ts), and a record that
 // still cannot be dialled is skipped by the pool, never thrown out of the watcher's event.
 import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
 import { describe, test } from "node:test";
-import { addressProblem, joinHostPort, parseAddress } from "../../platform/discovery/address.ts";
 import {
   decodeRecord,
   discoveryMetrics,
@@ -12,7 +11,8 @@ import {
   instanceKey,
   type ServiceWatcher,
 } from "../../platform/discovery/index.ts";
-import { MAX_RECORD_BYTES } from "../../platform/discovery/record.ts";
+import { addressProblem, joinHostPort, parseAddress } from "../../platform/discovery/registry/address.ts";
+import { MAX_RECORD_BYTES } from "../../platform/discovery/registry/record.ts";
 import { captureLogger, metricValue, newRegistry, record } from "./helpers.ts";
 
 describe("instance addresses", () => {

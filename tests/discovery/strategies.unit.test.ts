@@ -5,12 +5,13 @@ import { EventEmitter } from "node:events";
 import { describe, test } from "node:test";
 import pino from "pino";
 import { Registry } from "prom-client";
-import { type Candidate, createBalancer, type StrategyName } from "../../platform/discovery/balancer.ts";
-import { LoadStats, type SlowStartOptions, slowStartFactor } from "../../platform/discovery/load.ts";
+import { type Candidate, createBalancer, type StrategyName } from "../../platform/discovery/balancing/balancer.ts";
+import type { PoolEntry } from "../../platform/discovery/balancing/entry.ts";
+import { LoadStats, type SlowStartOptions, slowStartFactor } from "../../platform/discovery/balancing/load.ts";
+import { InstancePool } from "../../platform/discovery/balancing/pool.ts";
+import { ZonePreference } from "../../platform/discovery/balancing/zone.ts";
 import { discoveryMetrics } from "../../platform/discovery/metrics.ts";
-import { InstancePool, type PoolEntry } from "../../platform/discovery/pool.ts";
-import type { ServiceWatcher } from "../../platform/discovery/watcher.ts";
-import { ZonePreference } from "../../platform/discovery/zone.ts";
+import type { ServiceWatcher } from "../../platform/discovery/registry/watcher.ts";
 import { record } from "./helpers.ts";
 
 const NOW = 1_000_000;

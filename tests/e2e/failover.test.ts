@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { afterEach, test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
-import { transportNames } from "../../platform/discovery/transport.ts";
+import { transportNames } from "../../platform/discovery/transport/transport.ts";
 import { Load } from "../harness/load.ts";
 import { call, DzugSystem, type ServiceInstance } from "../harness/system.ts";
 import { waitFor } from "../harness/wait.ts";

@@ -92,7 +92,7 @@ describe("etcd members heal under load", () => {
 
   // With client auth on, every process's token is invalid on the fresh cluster. This once left some
   // registrars waiting forever (etcd3's token retry deadlocked in the host breaker's half-open trial:
-  // platform/discovery/etcd-options.ts, failFastHostBreaker).
+  // platform/discovery/registry/etcd-options.ts, failFastHostBreaker).
   test("every member wiped under load: a fresh cluster, auth back on, every instance registered again within three lease TTLs", async () => {
     const l = load();
     try {

@@ -4,7 +4,11 @@
 // "refused" assertion cannot pass because etcd was merely slow.
 import assert from "node:assert/strict";
 import type { Etcd3 } from "etcd3";
-import { createEtcdClient, type EtcdAccess, etcdClientOptions } from "../../platform/discovery/etcd-options.ts";
+import {
+  createEtcdClient,
+  type EtcdAccess,
+  etcdClientOptions,
+} from "../../platform/discovery/registry/etcd-options.ts";
 import { waitFor } from "./wait.ts";
 
 /** What etcd answers a call its auth does not allow (3.4 and 3.5 alike). */

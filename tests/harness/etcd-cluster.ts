@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Etcd3 } from "etcd3";
-import { createEtcdClient, etcdClientOptions } from "../../platform/discovery/etcd-options.ts";
+import { createEtcdClient, etcdClientOptions } from "../../platform/discovery/registry/etcd-options.ts";
 import { localServices } from "../../scripts/lib/services.ts";
 import { etcdBinary } from "./etcd.ts";
 import { freePort } from "./ports.ts";

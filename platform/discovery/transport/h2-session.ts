@@ -11,7 +11,7 @@
 import { type ClientHttp2Session, connect, constants } from "node:http2";
 import { type ChannelOptions, connectivityState } from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import { type BackoffOptions, backoffDelay } from "../backoff.ts";
+import { type BackoffOptions, backoffDelay } from "../../backoff.ts";
 
 /** What the session takes from the pool's grpc-js channel options (the same numbers for both transports). */
 export interface H2SessionOptions {

@@ -11,8 +11,8 @@ import { EventEmitter } from "node:events";
 import type { Etcd3, IKeyValue, Watcher } from "etcd3";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
-import { type BackoffOptions, backoffDelay, sleep, within } from "../backoff.ts";
-import { type DiscoveryMetrics, discoveryMetrics } from "./metrics.ts";
+import { type BackoffOptions, backoffDelay, sleep, within } from "../../backoff.ts";
+import { type DiscoveryMetrics, discoveryMetrics } from "../metrics.ts";
 import { decodeRecord, type InstanceRecord, serviceDir } from "./record.ts";
 
 export interface ServiceWatcherOptions {

@@ -6,7 +6,7 @@
 // - Overloaded: this process's calls in flight to local instances reach `maxInFlightPerInstance` per
 //   usable local instance (0: never spill for load).
 // The caller's zone is `discovery.zone` (the same key an instance registers its own zone with).
-import type { PoolEntry } from "./pool.ts";
+import type { PoolEntry } from "./entry.ts";
 
 export interface ZoneOptions {
   /** The caller's zone; "" turns zone preference off. */

@@ -6,8 +6,8 @@
 import { createClient, Status } from "nice-grpc";
 import { HealthDefinition } from "nice-grpc-server-health";
 import type { Logger } from "pino";
-import { type BackoffOptions, backoffDelay } from "../backoff.ts";
-import type { PoolEntry } from "./pool.ts";
+import { type BackoffOptions, backoffDelay } from "../../backoff.ts";
+import type { PoolEntry } from "./entry.ts";
 
 export interface EjectionOptions {
   /** Consecutive failures that eject an instance; 0 turns ejection off. */

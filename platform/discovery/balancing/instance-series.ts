@@ -7,7 +7,7 @@
 // Once removed, an instance's series stay removed: a call still in flight to it when it left ends
 // without recording (prom-client would re-create the series on the next observe through a cached child).
 import type { Counter, Histogram } from "prom-client";
-import type { DiscoveryMetrics } from "./metrics.ts";
+import type { DiscoveryMetrics } from "../metrics.ts";
 
 type DurationLabels = "service" | "method" | "upstream" | "code";
 

@@ -1,7 +1,8 @@
 // The end of one attempt on one instance, the same for unary calls (client.ts) and streams
 // (stream-call.ts): outlier feedback, the in-flight count and load feedback, the instance's series.
 import { Status } from "nice-grpc";
-import type { InstancePool, PoolEntry } from "./pool.ts";
+import type { PoolEntry } from "./entry.ts";
+import type { InstancePool } from "./pool.ts";
 
 /**
  * Settles an attempt that started at `started` (performance.now()) and ended with `code` (a Status

@@ -2,44 +2,22 @@
 // transport, one HTTP/2 session beside it for the flat path: h2-session.ts).
 // Channels open when an instance appears and close when it leaves, but never under an in-flight
 // call: a leaving instance's channel is closed when its last call ends.
-import { type Channel, type ChannelOptions, connectivityState } from "@grpc/grpc-js";
+import type { Channel, ChannelOptions } from "@grpc/grpc-js";
 import { createChannel, type Status } from "nice-grpc";
 import type { Logger } from "pino";
-import { deadlineChannel } from "../deadline.ts";
-import type { Balancer, Candidate, Picker } from "./balancer.ts";
-import { H2Session, type H2SessionOptions, h2SessionOptions } from "./h2-session.ts";
+import { deadlineChannel } from "../../deadline.ts";
+import type { DiscoveryMetrics } from "../metrics.ts";
+import type { InstanceRecord } from "../registry/record.ts";
+import type { ServiceWatcher } from "../registry/watcher.ts";
+import { H2Session, type H2SessionOptions, h2SessionOptions } from "../transport/h2-session.ts";
+import type { TransportName } from "../transport/transport.ts";
+import type { Balancer, Picker } from "./balancer.ts";
+import { entryCandidate, failing, type PoolEntry } from "./entry.ts";
 import { InstanceSeries } from "./instance-series.ts";
 import { LOAD_DEFAULTS, LoadStats, type Millis, sinceOf } from "./load.ts";
-import type { DiscoveryMetrics } from "./metrics.ts";
 import { EJECTION_DEFAULTS, type EjectionOptions, OutlierDetector } from "./outlier.ts";
-import type { InstanceRecord } from "./record.ts";
-import type { TransportName } from "./transport.ts";
-import type { ServiceWatcher } from "./watcher.ts";
 import { ZONE_DEFAULTS, type ZoneOptions, ZonePreference } from "./zone.ts";
 
-export interface PoolEntry {
-  record: InstanceRecord;
-  /**
-   * grpc-js channel: every call with the grpc-js transport, calls through nice-grpc middleware (tracing)
-   * and health probes with either transport. Lazy: it connects on its first call.
-   */
-  readonly channel: Channel;
-  /** The http2 transport's connection to the instance (undefined with the grpc-js transport). */
-  readonly session: H2Session | undefined;
-  /** In-flight attempts and the latency estimate, fed as attempts end (load.ts). */
-  readonly load: LoadStats;
-  /** In the caller's zone (zone.ts); false when zone preference is off. */
-  readonly local: boolean;
-  picks: number;
-  removed: boolean;
-  /** Out of rotation after consecutive failures until a health probe succeeds (outlier.ts). */
-  ejected: boolean;
-  /** The instance's metric series in this process (shared by its entries; removed when its id leaves). */
-  readonly series: InstanceSeries;
-}
-
-/** Built once per entry and picker rebuild: the strategy reads `load` live through it. */
-export const entryCandidate = (e: PoolEntry): Candidate => ({ id: e.record.id, weight: e.record.weight, load: e.load });
 const NOTHING: ReadonlySet<string> = new Set();
 
 export const defaultChannelOptions: ChannelOptions = {
@@ -53,22 +31,6 @@ export const defaultChannelOptions: ChannelOptions = {
   // 4 MiB default; the sender is our own service, so accept up to 64 MiB.
   "grpc.max_receive_message_length": 64 * 1024 * 1024,
 };
-
-/**
- * Skipped while others work: an ejected instance (outlier.ts), or one whose channel is in
- * TRANSIENT_FAILURE (e.g. killed but still registered).
- */
-function failing(e: PoolEntry): boolean {
-  if (e.ejected) return true;
-  const state = e.session ? e.session.state : e.channel.getConnectivityState(false);
-  return state === connectivityState.TRANSIENT_FAILURE;
-}
-
-/** The connectivity state of the connection the entry's calls take (the session's with http2). */
-export function entryStateName(e: PoolEntry): string {
-  const state = e.session ? e.session.state : e.channel.getConnectivityState(false);
-  return connectivityState[state] ?? "UNKNOWN";
-}
 
 export class InstancePool {
   readonly service: string;

@@ -1,8 +1,9 @@
 // A balancer: one strategy (strategies/, by name) with its per-client state, making pickers over
 // candidate lists. A picker is built when the list changes; a pick with nothing excluded is O(1) and
 // allocates nothing; an exclusion (a retry) builds a picker over the rest.
+
+import type { InstanceRecord } from "../registry/record.ts";
 import { LOAD_DEFAULTS, LoadStats, type Millis, SLOW_START_DEFAULTS, sinceOf, slowStartFactor } from "./load.ts";
-import type { InstanceRecord } from "./record.ts";
 import {
   type Candidate,
   STRATEGIES,

@@ -15,8 +15,8 @@ import {
   type OutgoingHttpHeaders,
 } from "node:http2";
 import { ClientError, Status } from "nice-grpc";
-import pkg from "../../package.json" with { type: "json" };
-import { currentRequestId, REQUEST_ID_HEADER } from "../request-context.ts";
+import pkg from "../../../package.json" with { type: "json" };
+import { currentRequestId, REQUEST_ID_HEADER } from "../../request-context.ts";
 import {
   ACCEPT_ENCODING,
   decodeGrpcMessage,

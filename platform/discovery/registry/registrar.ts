@@ -7,8 +7,8 @@
 import type { Etcd3, Lease, Watcher } from "etcd3";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
-import { type BackoffOptions, backoffDelay, sleep, within } from "../backoff.ts";
-import { type DiscoveryMetrics, discoveryMetrics } from "./metrics.ts";
+import { type BackoffOptions, backoffDelay, sleep, within } from "../../backoff.ts";
+import { type DiscoveryMetrics, discoveryMetrics } from "../metrics.ts";
 import { encodeRecord, type InstanceRecord, instanceKey } from "./record.ts";
 
 export interface RegistrarOptions {

@@ -12,7 +12,7 @@
 import { type Channel, Client, credentials, Metadata as GrpcMetadata, type ServiceError } from "@grpc/grpc-js";
 import { ClientError, type Metadata } from "nice-grpc";
 import { errorDetailsClientMiddleware } from "nice-grpc-error-details";
-import { currentRequestId, REQUEST_ID_HEADER } from "../request-context.ts";
+import { currentRequestId, REQUEST_ID_HEADER } from "../../request-context.ts";
 
 /** What a unary call needs of a method: nice-grpc's normalised definition has it. */
 export interface UnaryMethod {

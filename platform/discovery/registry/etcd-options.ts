@@ -15,7 +15,7 @@ import {
   type IPolicy,
 } from "cockatiel";
 import { castGrpcError, Etcd3, type IOptions, isRecoverableError } from "etcd3";
-import { type BackoffOptions, backoffDelay } from "../backoff.ts";
+import { type BackoffOptions, backoffDelay } from "../../backoff.ts";
 
 /** One authentication attempt per host: a healthy member answers in milliseconds, and every call waits for it. */
 const AUTH_TIMEOUT_MS = 1_000;
