@@ -2,23 +2,28 @@
 // flight, or the event loop lagging; platform/overload.ts) is answered 503 with Retry-After at once,
 // before any parsing or RPC. Ops endpoints (/healthz, /readyz, /metrics, status) are on the admin port,
 // never shed.
-import type { RequestHandler } from "express";
+import type { RequestHandler, Response } from "express";
 import type { LoadShedder } from "../platform/overload.ts";
 import { overloaded, tooManyRequests } from "./errors.ts";
 import { clientAddress } from "./rate-limit.ts";
 import { locals } from "./respond.ts";
 
+/** Runs `leave` once when the answer ends: sent in full ("finish") or cut off ("close"), whichever comes first. */
+function whenDone(res: Response, leave: () => void): void {
+  let left = false;
+  const once = () => {
+    if (left) return;
+    left = true;
+    leave();
+  };
+  res.once("finish", once);
+  res.once("close", once);
+}
+
 export function shedding(shedder: LoadShedder): RequestHandler {
   return (_req, res, next) => {
     if (shedder.enter() !== undefined) return next(overloaded());
-    let left = false;
-    const leave = () => {
-      if (left) return;
-      left = true;
-      shedder.leave();
-    };
-    res.once("finish", leave);
-    res.once("close", leave);
+    whenDone(res, () => shedder.leave());
     next();
   };
 }
@@ -35,14 +40,7 @@ export function credentialsInFlight(max: number): RequestHandler {
     if (locals(res).device) return next();
     if (inFlight >= max) return next(overloaded());
     inFlight++;
-    let left = false;
-    const leave = () => {
-      if (left) return;
-      left = true;
-      inFlight--;
-    };
-    res.once("finish", leave);
-    res.once("close", leave);
+    whenDone(res, () => inFlight--);
     next();
   };
 }
@@ -60,16 +58,11 @@ export function inFlightPerAddress(max: number, what: string): RequestHandler {
     const n = inFlight.get(ip) ?? 0;
     if (n >= max) return next(tooManyRequests(`${what} in progress from this address`, 1));
     inFlight.set(ip, n + 1);
-    let left = false;
-    const leave = () => {
-      if (left) return;
-      left = true;
+    whenDone(res, () => {
       const now = (inFlight.get(ip) ?? 1) - 1;
       if (now <= 0) inFlight.delete(ip);
       else inFlight.set(ip, now);
-    };
-    res.once("finish", leave);
-    res.once("close", leave);
+    });
     next();
   };
 }

@@ -12,7 +12,7 @@ import { serverCallMiddleware } from "../../platform/server-call.ts";
 import { UserServiceDefinition } from "../../proto/gen/dzug/user/v1/user.ts";
 import { echoImpl } from "../discovery/helpers.ts";
 import { scaled } from "../harness/wait.ts";
-import { call, startTestApp } from "./fakes.ts";
+import { call, startTestApp, type TestApp } from "./fakes.ts";
 
 /** A gate: `wait()` resolves once `open()` was called. */
 function gate() {
@@ -21,17 +21,23 @@ function gate() {
   return { open, wait: () => opened };
 }
 
+/** Holds every login in the fake user service until `release.open()`; `inLogin` resolves when one arrived. */
+function holdLogins(t: TestApp) {
+  const release = gate();
+  let entered!: () => void;
+  const inLogin = new Promise<void>((r) => (entered = r));
+  t.world.beforeLogin = async () => {
+    entered();
+    await release.wait();
+  };
+  return { release, inLogin };
+}
+
 test("gateway: past overload.maxInFlight an API request gets 503 + Retry-After at once; ops still answer", async () => {
   const t = await startTestApp({ overload: { maxInFlight: 1, maxEventLoopDelayMs: 0 } });
   try {
     t.world.addUser("alice");
-    const release = gate();
-    let entered!: () => void;
-    const inLogin = new Promise<void>((r) => (entered = r));
-    t.world.beforeLogin = async () => {
-      entered();
-      await release.wait();
-    };
+    const { release, inLogin } = holdLogins(t);
     const held = call(`${t.url}/douyin/user/login/?username=alice&password=secret123`, { method: "POST" });
     await inLogin;
     const started = performance.now();
@@ -68,13 +74,7 @@ test("gateway: logins and registrations in flight without a device token are bou
     const cookie = /dzug-device=[^;]+/.exec(first.headers.get("set-cookie") ?? "")?.[0];
     assert.ok(cookie, "a login gives the device a cookie");
 
-    const release = gate();
-    let entered!: () => void;
-    const inLogin = new Promise<void>((r) => (entered = r));
-    t.world.beforeLogin = async () => {
-      entered();
-      await release.wait();
-    };
+    const { release, inLogin } = holdLogins(t);
     const held = login();
     await inLogin;
     // The one slot is taken: another client's login and a registration are refused before any RPC.
